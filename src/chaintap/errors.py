@@ -1,0 +1,49 @@
+"""The one error tree of chaintap, grouped by what the caller does about a failure.
+
+- `ConfigError`: the user's pipeline file, options or environment are wrong. Report it
+  with its path into the YAML; retrying cannot help.
+- `TransientError`: a dependency misbehaved in a way that may pass (timeouts, 429s,
+  5xx, a dropped connection). Retry with backoff, then give up as terminal.
+- `TerminalError`: the run cannot continue (bad data from a node, an incompatible
+  table, retries exhausted). Fail now with a clear message.
+
+Driver errors (psycopg, HTTP, JSON) are mapped to these at the edge with
+`raise ... from err`, so everything above the connectors sees only this tree.
+"""
+
+from __future__ import annotations
+
+
+class ChaintapError(Exception):
+    """Base of every error chaintap raises on purpose."""
+
+
+class ConfigError(ChaintapError):
+    """The pipeline file, an option or the environment is wrong; fix it and rerun."""
+
+
+class TransientError(ChaintapError):
+    """A failure that may pass; callers retry with backoff before giving up."""
+
+
+class TerminalError(ChaintapError):
+    """A failure that retrying cannot fix; the run stops with this message."""
+
+
+class NodeError(TerminalError):
+    """A pipeline node failed; the message names pipeline, node and block range."""
+
+    def __init__(
+        self,
+        pipeline: str,
+        node: str,
+        message: str,
+        block_range: tuple[int, int] | None = None,
+    ) -> None:
+        where = f"pipeline {pipeline!r}, node {node!r}"
+        if block_range is not None:
+            where += f", blocks {block_range[0]}..{block_range[1]}"
+        super().__init__(f"{where}: {message}")
+        self.pipeline = pipeline
+        self.node = node
+        self.block_range = block_range

@@ -1,0 +1,1 @@
+"""Sinks: where pipeline rows land (Postgres, files, stdout, nowhere)."""

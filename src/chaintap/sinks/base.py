@@ -1,0 +1,53 @@
+"""The contract every sink implements.
+
+Lifecycle: `open(schema)` → `write_batch(...)`* → `flush()` → ... → `close()`.
+
+- `open` creates or checks the target and fails up front (`ConfigError`) when it is
+  incompatible, before any row is written.
+- `write_batch` may buffer. Rows are only durable after `flush` returns; the runtime
+  writes a checkpoint only after every sink's `flush` returned.
+- With a primary key, writing the same rows twice leaves the same target as writing
+  them once (upsert; within one batch the last row for a key wins). That makes
+  at-least-once delivery after a crash produce exactly the clean-run result.
+- `close` flushes what is buffered and releases connections; safe to call twice.
+- u256 columns (`chaintap.u256`) are written exactly: NUMERIC(78,0) in databases,
+  base-10 strings in text formats.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import pyarrow as pa
+
+from chaintap.spec.model import SinkSpec
+from chaintap.tuning import ResourceProfile
+
+
+class Sink(ABC):
+    """One entry under `sinks:`."""
+
+    def __init__(self, spec: SinkSpec, pipeline: str, profile: ResourceProfile) -> None:
+        self.spec = spec
+        self.pipeline = pipeline
+        self.profile = profile
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @abstractmethod
+    def open(self, schema: pa.Schema) -> None:
+        """Create or check the target for rows of `schema`."""
+
+    @abstractmethod
+    def write_batch(self, table: pa.Table) -> None:
+        """Accept rows; they are durable only after `flush`."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Make every accepted row durable; raise if that failed."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush, then release connections. Safe to call twice."""

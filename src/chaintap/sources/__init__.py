@@ -1,0 +1,1 @@
+"""Sources: where dataset rows come from (JSON-RPC nodes, archives)."""

@@ -1,0 +1,65 @@
+"""The contract every source implements.
+
+Lifecycle: `open(cursor)` → iterate `read()` → `close()`.
+
+Guarantees a source gives the runtime:
+- batches come in increasing block order and their `blocks` ranges are contiguous and
+  do not overlap; a batch's rows are exactly the rows of the blocks in its range
+  (a range may hold zero rows);
+- the cursor is the last block whose rows were all emitted; after `open(cursor)`
+  reading starts at `cursor + 1` (or at the configured start when cursor is None);
+- a bounded source's `read()` ends after its last block; an unbounded one follows
+  the chain head until closed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from chaintap.spec.model import BlockRange, SourceSpec
+from chaintap.tuning import ResourceProfile
+
+
+@dataclass(frozen=True)
+class SourceBatch:
+    """Rows of every block in `blocks` (inclusive), in the source's schema."""
+
+    records: pa.Table
+    blocks: BlockRange
+
+
+class Source(ABC):
+    """A stream of `SourceBatch`es for one entry under `sources:`."""
+
+    def __init__(self, spec: SourceSpec, profile: ResourceProfile) -> None:
+        self.spec = spec
+        self.profile = profile
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of every batch."""
+        return self.spec.dataset.dataset.schema
+
+    @abstractmethod
+    def open(self, cursor: int | None) -> None:
+        """Connect and plan; resume after block `cursor` when it is not None."""
+
+    @abstractmethod
+    def read(self) -> Iterator[SourceBatch]:
+        """Yield batches in block order (see the module docstring for guarantees)."""
+
+    @property
+    @abstractmethod
+    def target(self) -> BlockRange | None:
+        """After `open`: the inclusive range still to read, None when unbounded."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
+        """Release connections and threads. Safe to call twice."""

@@ -1,0 +1,1 @@
+"""Pipeline files: loading YAML with line numbers, validation, the typed model."""

@@ -1,0 +1,1 @@
+"""Local state under CHAINTAP_HOME: checkpoints and secrets."""

@@ -1,0 +1,1 @@
+"""Transforms: streaming SQL over Arrow batches, with on-chain functions."""
