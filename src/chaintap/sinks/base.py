@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 
 import pyarrow as pa
 
-from chaintap.spec.model import SinkSpec
+from chaintap.spec.model import BlockRange, SinkSpec
 from chaintap.tuning import ResourceProfile
 
 
@@ -41,8 +41,13 @@ class Sink(ABC):
         """Create or check the target for rows of `schema`."""
 
     @abstractmethod
-    def write_batch(self, table: pa.Table) -> None:
-        """Accept rows; they are durable only after `flush`."""
+    def write_batch(self, table: pa.Table, blocks: BlockRange) -> None:
+        """Accept the rows a source batch covering `blocks` produced (maybe none).
+
+        They are durable only after `flush`. `blocks` lets file-like sinks name their
+        output deterministically, so a re-run after a crash overwrites instead of
+        duplicating.
+        """
 
     @abstractmethod
     def flush(self) -> None:
