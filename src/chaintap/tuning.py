@@ -1,4 +1,4 @@
-"""Every constant that tunes behaviour, in one place, each with the reason for its value.
+"""Every constant that tunes behaviour, in one place, each with the reason for it.
 
 `resource_size` in a pipeline file picks one `ResourceProfile`; connectors read their
 batch sizes and concurrency from it rather than hard-coding numbers.
