@@ -1,0 +1,1 @@
+"""The `chaintap` command line: one module per verb group, output through `output`."""

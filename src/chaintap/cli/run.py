@@ -1,0 +1,86 @@
+"""`chaintap run FILE`: run a pipeline in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from contextlib import nullcontext
+from types import FrameType
+
+import click
+
+from chaintap.cli import output
+from chaintap.cli.progress import BarReporter
+from chaintap.runtime.runner import ALREADY_FINISHED, RunSummary, run_pipeline
+from chaintap.spec.loader import PipelineInvalid, load_pipeline
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--clear-state",
+    is_flag=True,
+    help="Forget this pipeline's checkpoints first and start from the beginning.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar (default: on when stderr is a terminal).",
+)
+@click.pass_context
+def run(
+    ctx: click.Context, file: str, clear_state: bool, progress: bool | None
+) -> None:
+    """Run the pipeline in FILE in the foreground.
+
+    A job runs to the end of its block range, prints a summary and exits 0; a
+    deployment follows the chain head until interrupted. Checkpoints are kept under
+    CHAINTAP_HOME, so a rerun resumes where the last one stopped.
+    """
+    try:
+        spec = load_pipeline(file)
+    except PipelineInvalid as invalid:
+        for problem in invalid.problems:
+            output.err(problem.format(file))
+        output.err(f"{file}: {len(invalid.problems)} problem(s); nothing was run")
+        sys.exit(output.EXIT_INVALID)
+
+    stop = threading.Event()
+    _stop_on_sigterm(stop)
+    show_bar = output.stderr_is_terminal() if progress is None else progress
+    if show_bar:
+        # The bar replaces per-batch log lines; warnings still show.
+        logging.getLogger("chaintap").setLevel(logging.WARNING)
+    reporter = BarReporter() if show_bar else None
+    with reporter or nullcontext():
+        summary = run_pipeline(
+            spec, clear_state=clear_state, reporter=reporter, stop=stop
+        )
+    output.out(render_summary(summary))
+    if stop.is_set() and spec.job:
+        output.err(f"job {spec.name!r} stopped before its end; rerun to resume")
+        sys.exit(output.EXIT_INTERRUPTED)
+
+
+def _stop_on_sigterm(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def render_summary(summary: RunSummary) -> str:
+    """A short, readable account of what the run did."""
+    if summary.outcome == ALREADY_FINISHED:
+        return summary.message or f"{summary.pipeline}: already finished"
+    lines = [
+        f"pipeline {summary.pipeline}: {summary.outcome} — {summary.blocks:,} blocks, "
+        f"{summary.source_rows:,} rows in {summary.seconds:.2f}s "
+        f"({summary.rows_per_second:,.0f} rows/s)"
+    ]
+    width = max((len(n) for n in summary.rows_by_node), default=0)
+    for node, rows in summary.rows_by_node.items():
+        lines.append(f"  {node:<{width}}  {rows:>12,} rows")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Running pipelines: wiring nodes, streaming batches, checkpointing."""

@@ -1,0 +1,166 @@
+"""The wired pipeline: built nodes and who reads from whom.
+
+`PipelineGraph.build` turns a validated `PipelineSpec` into source, filter, transform
+and sink objects; `open` opens them in dependency order (sources first, so every
+transform and sink learns its input schema before any data flows), and
+`process(source, table)` pushes one source batch through every node downstream of
+that source, returning the table each node produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import pyarrow as pa
+
+from chaintap.errors import ChaintapError, NodeError
+from chaintap.sinks.base import Sink
+from chaintap.sinks.registry import build_sink
+from chaintap.sources.base import Source
+from chaintap.sources.registry import build_source
+from chaintap.spec.model import BlockRange, PipelineSpec
+from chaintap.transforms.base import Transform
+from chaintap.transforms.filter import RowFilter
+from chaintap.transforms.registry import build_transform
+
+T = TypeVar("T")
+
+
+@dataclass
+class PipelineGraph:
+    """Every node of one pipeline, built but not yet opened."""
+
+    spec: PipelineSpec
+    sources: dict[str, Source]
+    transforms: dict[str, Transform]
+    sinks: dict[str, Sink]
+    filters: dict[str, RowFilter] = field(default_factory=dict)
+    schemas: dict[str, pa.Schema] = field(default_factory=dict)
+    # For each source: the transforms downstream of it, in execution order.
+    downstream: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, spec: PipelineSpec) -> PipelineGraph:
+        profile = spec.profile
+        graph = cls(
+            spec=spec,
+            sources={
+                name: _guard(spec.name, name, lambda s=s: build_source(s, profile))
+                for name, s in spec.sources.items()
+            },
+            transforms={
+                name: _guard(spec.name, name, lambda t=t: build_transform(t))
+                for name, t in spec.transforms.items()
+            },
+            sinks={
+                name: _guard(
+                    spec.name, name, lambda k=k: build_sink(k, spec.name, profile)
+                )
+                for name, k in spec.sinks.items()
+            },
+        )
+        graph.downstream = {name: graph._reachable(name) for name in spec.sources}
+        return graph
+
+    def _reachable(self, source: str) -> list[str]:
+        """Transforms that read `source` directly or through other transforms."""
+        reached = {source}
+        for name in self.spec.transform_order:
+            if any(i in reached for i in self.spec.transforms[name].inputs):
+                reached.add(name)
+        return [n for n in self.spec.transform_order if n in reached]
+
+    def open(self, cursors: dict[str, int | None]) -> None:
+        """Open sources (at their cursors), then transforms in order, then sinks.
+
+        Transforms and sinks learn their input schemas here; an incompatible sink
+        table or a SQL error fails now, before any block is read.
+        """
+        pipeline = self.spec.name
+        for name, source in self.sources.items():
+            _guard(pipeline, name, lambda s=source, n=name: s.open(cursors.get(n)))
+            self.schemas[name] = source.schema
+            source_spec = self.spec.sources[name]
+            if source_spec.filter:
+                self.filters[name] = _guard(
+                    pipeline,
+                    name,
+                    lambda f=source_spec.filter, s=source.schema, n=name: RowFilter(
+                        f, s, n
+                    ),
+                )
+
+        for name in self.spec.transform_order:
+            transform = self.transforms[name]
+            inputs = {i: self.schemas[i] for i in transform.inputs}
+            self.schemas[name] = _guard(
+                pipeline, name, lambda t=transform, i=inputs: t.open(i)
+            )
+
+        for name, sink in self.sinks.items():
+            schema = self.schemas[self.spec.sinks[name].from_]
+            _guard(pipeline, name, lambda k=sink, s=schema: k.open(s))
+
+    def process(
+        self, source: str, table: pa.Table, blocks: BlockRange
+    ) -> dict[str, pa.Table]:
+        """The table every node downstream of `source` produced for this batch."""
+        pipeline = self.spec.name
+        row_filter = self.filters.get(source)
+        if row_filter is not None:
+            table = _guard(pipeline, source, lambda: row_filter.apply(table), blocks)
+        outputs = {source: table}
+
+        for name in self.downstream[source]:
+            transform = self.transforms[name]
+            inputs = {
+                i: outputs[i] if i in outputs else self.schemas[i].empty_table()
+                for i in transform.inputs
+            }
+            outputs[name] = _guard(
+                pipeline, name, lambda t=transform, i=inputs: t.process(i), blocks
+            )
+        return outputs
+
+    def sinks_of(self, outputs: dict[str, pa.Table]) -> list[str]:
+        """Sinks that read one of the nodes in `outputs`."""
+        return [n for n, s in self.spec.sinks.items() if s.from_ in outputs]
+
+    def close(self) -> list[str]:
+        """Close every node; returns the problems met (closing never raises)."""
+        problems: list[str] = []
+        nodes: list[tuple[str, Callable[[], None]]] = [
+            *((n, s.close) for n, s in self.sinks.items()),
+            *((n, t.close) for n, t in self.transforms.items()),
+            *((n, s.close) for n, s in self.sources.items()),
+        ]
+        for name, close in nodes:
+            try:
+                close()
+            except Exception as err:  # report every node, keep closing
+                problems.append(f"{name}: {err}")
+        return problems
+
+
+def _guard(
+    pipeline: str,
+    node: str,
+    action: Callable[[], T],
+    blocks: BlockRange | None = None,
+) -> T:
+    """Run `action`, wrapping a failure once with pipeline, node and block range."""
+    try:
+        return action()
+    except NodeError:
+        raise
+    except ChaintapError as err:
+        span = None if blocks is None else (blocks.start, blocks.end)
+        raise NodeError(pipeline, node, str(err), span) from err
+    except Exception as err:
+        # Not one of ours: likely a bug. Still name where it happened; `--debug`
+        # shows the traceback through __cause__.
+        span = None if blocks is None else (blocks.start, blocks.end)
+        message = f"unexpected {type(err).__name__}: {err}"
+        raise NodeError(pipeline, node, message, span) from err

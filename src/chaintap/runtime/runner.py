@@ -1,0 +1,289 @@
+"""Run one pipeline in the foreground: sources → transforms → sinks, checkpointed.
+
+For each source batch the runner:
+1. pushes the rows through every transform downstream of that source;
+2. hands each affected sink its input rows and the batch's block range;
+3. flushes every affected sink;
+4. only then commits the source's checkpoint (cursor = the batch's last block).
+
+So the checkpoint never runs ahead of flushed data, and a run killed at any point
+(kill -9 included) resumes after the last committed cursor. Re-delivered batches are
+harmless with primary-keyed sinks (upsert) and file sinks (deterministic names).
+
+A job (`job: true`) ends when every bounded source is read; it then marks its
+checkpoints completed and records that it finished, so running it again does
+nothing until `clear_state=True`. A deployment runs until `stop` is set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from chaintap.errors import ChaintapError, NodeError
+from chaintap.runtime.graph import PipelineGraph
+from chaintap.sources.base import SourceBatch
+from chaintap.spec.model import BlockRange, PipelineSpec
+from chaintap.state.checkpoints import CheckpointStore
+
+log = logging.getLogger(__name__)
+
+SUCCEEDED = "succeeded"
+ALREADY_FINISHED = "already-finished"
+STOPPED = "stopped"
+
+
+@dataclass
+class RunSummary:
+    """What one run did. `rows_by_node` counts rows each node produced or wrote."""
+
+    pipeline: str
+    outcome: str = SUCCEEDED
+    rows_by_node: dict[str, int] = field(default_factory=dict)
+    blocks: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    first_batch_seconds: float | None = None
+    message: str | None = None
+
+    source_names: tuple[str, ...] = ()
+
+    @property
+    def source_rows(self) -> int:
+        return sum(self.rows_by_node.get(n, 0) for n in self.source_names)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.source_rows / self.seconds if self.seconds > 0 else 0.0
+
+
+class Reporter(Protocol):
+    """Receives progress; the CLI renders it as a progress bar or log lines."""
+
+    def started(self, pipeline: str, targets: dict[str, BlockRange | None]) -> None: ...
+
+    def batch_done(self, source: str, blocks: BlockRange, rows: int) -> None: ...
+
+
+def spec_fingerprint(spec: PipelineSpec) -> str:
+    """A stable hash of what the pipeline reads and writes."""
+    shape = {
+        "sources": {
+            n: [
+                s.dataset.qualified_name,
+                s.dataset.version,
+                s.start_block,
+                s.end_block,
+                s.start_at,
+                [asdict(r) for r in s.block_ranges],
+                s.filter,
+            ]
+            for n, s in spec.sources.items()
+        },
+        "transforms": {n: [t.sql, t.primary_key] for n, t in spec.transforms.items()},
+        "sinks": {n: [k.type, k.from_, k.options] for n, k in spec.sinks.items()},
+    }
+    canonical = json.dumps(shape, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def run_pipeline(
+    spec: PipelineSpec,
+    *,
+    home: Path | None = None,
+    clear_state: bool = False,
+    reporter: Reporter | None = None,
+    stop: threading.Event | None = None,
+) -> RunSummary:
+    """Run `spec` until its bounded sources are done (job) or `stop` is set.
+
+    Raises `NodeError` naming pipeline, node and block range when a node fails;
+    checkpoints then stay at the last batch every sink flushed.
+    """
+    store = CheckpointStore(home / "state.db" if home else None)
+    try:
+        return _Run(spec, store, reporter, stop or threading.Event()).execute(
+            clear_state
+        )
+    finally:
+        store.close()
+
+
+class _Run:
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        store: CheckpointStore,
+        reporter: Reporter | None,
+        stop: threading.Event,
+    ) -> None:
+        self.spec = spec
+        self.store = store
+        self.reporter = reporter
+        self.stop = stop
+        self.summary = RunSummary(spec.name, source_names=tuple(spec.sources))
+        self.summary.rows_by_node = dict.fromkeys(
+            [*spec.sources, *spec.transforms, *spec.sinks], 0
+        )
+
+    def execute(self, clear_state: bool) -> RunSummary:
+        """1. settle state; 2. build and open nodes; 3. stream; 4. finalize."""
+        name = self.spec.name
+        if clear_state:
+            removed = self.store.clear(name)
+            log.warning("pipeline %s: cleared %d checkpoint(s)", name, removed)
+        finished = self.store.finished(name)
+        if self.spec.job and finished is not None:
+            self.summary.outcome = ALREADY_FINISHED
+            self.summary.message = (
+                f"job {name!r} already finished at "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(finished[1]))}; "
+                f"nothing to do (run with --clear-state to run it again)"
+            )
+            return self.summary
+
+        started = time.monotonic()
+        cursors = self._cursors()
+        graph = PipelineGraph.build(self.spec)
+        try:
+            graph.open(cursors)
+            targets = {n: s.target for n, s in graph.sources.items()}
+            log.info("pipeline %s: started, targets %s", name, _describe(targets))
+            if self.reporter is not None:
+                self.reporter.started(name, targets)
+            self._stream(graph, started)
+        finally:
+            problems = graph.close()
+            for problem in problems:
+                log.warning("pipeline %s: while closing %s", name, problem)
+
+        self.summary.seconds = time.monotonic() - started
+        if self.stop.is_set() and not self.spec.job:
+            self.summary.outcome = STOPPED
+        elif self.spec.job and not self.stop.is_set():
+            self._finalize()
+        log.info(
+            "pipeline %s: %s, %d blocks, %d rows in %.2fs",
+            name,
+            self.summary.outcome,
+            self.summary.blocks,
+            self.summary.source_rows,
+            self.summary.seconds,
+        )
+        return self.summary
+
+    def _cursors(self) -> dict[str, int | None]:
+        cursors: dict[str, int | None] = {}
+        for source in self.spec.sources:
+            checkpoint = self.store.get(self.spec.name, source)
+            cursors[source] = None if checkpoint is None else checkpoint.cursor
+            if checkpoint is not None:
+                log.info(
+                    "pipeline %s: source %s resumes after block %d",
+                    self.spec.name,
+                    source,
+                    checkpoint.cursor,
+                )
+        return cursors
+
+    def _stream(self, graph: PipelineGraph, started: float) -> None:
+        """Round-robin over the sources so every one of them makes progress."""
+        readers: dict[str, Iterator[SourceBatch]] = {
+            n: iter(s.read()) for n, s in graph.sources.items()
+        }
+        while readers and not self.stop.is_set():
+            for name in list(readers):
+                try:
+                    batch = next(readers[name])
+                except StopIteration:
+                    del readers[name]
+                    continue
+                except NodeError:
+                    raise
+                except Exception as err:
+                    raise NodeError(
+                        self.spec.name, name, _reason(err), _span(graph, name)
+                    ) from err
+                self._deliver(graph, name, batch)
+                if self.summary.first_batch_seconds is None:
+                    self.summary.first_batch_seconds = time.monotonic() - started
+                if self.stop.is_set():
+                    break
+
+    def _deliver(self, graph: PipelineGraph, source: str, batch: SourceBatch) -> None:
+        """Steps 1-4 of the module docstring for one batch."""
+        outputs = graph.process(source, batch.records, batch.blocks)
+        for node, table in outputs.items():
+            self.summary.rows_by_node[node] += table.num_rows
+
+        targets = graph.sinks_of(outputs)
+        for sink_name in targets:
+            table = outputs[self.spec.sinks[sink_name].from_]
+            with self._sink_failure(sink_name, batch.blocks):
+                graph.sinks[sink_name].write_batch(table, batch.blocks)
+            self.summary.rows_by_node[sink_name] += table.num_rows
+        for sink_name in targets:
+            with self._sink_failure(sink_name, batch.blocks):
+                graph.sinks[sink_name].flush()
+
+        self.store.commit(self.spec.name, source, batch.blocks.end)
+        self.summary.blocks += len(batch.blocks)
+        self.summary.batches += 1
+        log.info(
+            "pipeline %s: %s blocks %s: %d rows in, %d sink rows, checkpoint %d",
+            self.spec.name,
+            source,
+            batch.blocks,
+            batch.records.num_rows,
+            sum(outputs[self.spec.sinks[s].from_].num_rows for s in targets),
+            batch.blocks.end,
+        )
+        if self.reporter is not None:
+            self.reporter.batch_done(source, batch.blocks, batch.records.num_rows)
+
+    @contextmanager
+    def _sink_failure(self, sink_name: str, blocks: BlockRange) -> Iterator[None]:
+        """Wrap a sink failure once, saying where the checkpoint stays."""
+        try:
+            yield
+        except Exception as err:
+            raise NodeError(
+                self.spec.name,
+                sink_name,
+                f"{_reason(err)}; the checkpoint stays before block {blocks.start}, "
+                f"so rerunning resumes there",
+                (blocks.start, blocks.end),
+            ) from err
+
+    def _finalize(self) -> None:
+        """Mark every source completed and the job finished."""
+        for name in self.spec.sources:
+            checkpoint = self.store.get(self.spec.name, name)
+            if checkpoint is not None:
+                self.store.commit(
+                    self.spec.name, name, checkpoint.cursor, completed=True
+                )
+        self.store.mark_finished(self.spec.name, spec_fingerprint(self.spec))
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, ChaintapError):
+        return str(err)
+    return f"unexpected {type(err).__name__}: {err}"
+
+
+def _span(graph: PipelineGraph, source: str) -> tuple[int, int] | None:
+    target = graph.sources[source].target
+    return None if target is None else (target.start, target.end)
+
+
+def _describe(targets: dict[str, BlockRange | None]) -> str:
+    return ", ".join(f"{n}={'head' if t is None else t}" for n, t in targets.items())
