@@ -9,9 +9,9 @@ that source, returning the table each node produced.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import pyarrow as pa
 
@@ -24,8 +24,6 @@ from chaintap.spec.model import BlockRange, PipelineSpec
 from chaintap.transforms.base import Transform
 from chaintap.transforms.filter import RowFilter
 from chaintap.transforms.registry import build_transform
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -43,24 +41,32 @@ class PipelineGraph:
 
     @classmethod
     def build(cls, spec: PipelineSpec) -> PipelineGraph:
+        """Build every node of `spec` with the connector registries."""
         profile = spec.profile
-        graph = cls(
-            spec=spec,
-            sources={
-                name: _guard(spec.name, name, lambda s=s: build_source(s, profile))
-                for name, s in spec.sources.items()
-            },
-            transforms={
-                name: _guard(spec.name, name, lambda t=t: build_transform(t))
-                for name, t in spec.transforms.items()
-            },
-            sinks={
-                name: _guard(
-                    spec.name, name, lambda k=k: build_sink(k, spec.name, profile)
-                )
-                for name, k in spec.sinks.items()
-            },
-        )
+        sources: dict[str, Source] = {}
+        transforms: dict[str, Transform] = {}
+        sinks: dict[str, Sink] = {}
+        for name, source_spec in spec.sources.items():
+            with node_failure(spec.name, name):
+                sources[name] = build_source(source_spec, profile)
+        for name, transform_spec in spec.transforms.items():
+            with node_failure(spec.name, name):
+                transforms[name] = build_transform(transform_spec)
+        for name, sink_spec in spec.sinks.items():
+            with node_failure(spec.name, name):
+                sinks[name] = build_sink(sink_spec, spec.name, profile)
+        return cls.of(spec, sources, transforms, sinks)
+
+    @classmethod
+    def of(
+        cls,
+        spec: PipelineSpec,
+        sources: dict[str, Source],
+        transforms: dict[str, Transform],
+        sinks: dict[str, Sink],
+    ) -> PipelineGraph:
+        """A graph of already-built nodes (the in-memory nodes of tests use this)."""
+        graph = cls(spec=spec, sources=sources, transforms=transforms, sinks=sinks)
         graph.downstream = {name: graph._reachable(name) for name in spec.sources}
         return graph
 
@@ -80,28 +86,23 @@ class PipelineGraph:
         """
         pipeline = self.spec.name
         for name, source in self.sources.items():
-            _guard(pipeline, name, lambda s=source, n=name: s.open(cursors.get(n)))
-            self.schemas[name] = source.schema
-            source_spec = self.spec.sources[name]
-            if source_spec.filter:
-                self.filters[name] = _guard(
-                    pipeline,
-                    name,
-                    lambda f=source_spec.filter, s=source.schema, n=name: RowFilter(
-                        f, s, n
-                    ),
-                )
+            predicate = self.spec.sources[name].filter
+            with node_failure(pipeline, name):
+                source.open(cursors.get(name))
+                self.schemas[name] = source.schema
+                if predicate:
+                    self.filters[name] = RowFilter(predicate, source.schema, name)
 
         for name in self.spec.transform_order:
             transform = self.transforms[name]
-            inputs = {i: self.schemas[i] for i in transform.inputs}
-            self.schemas[name] = _guard(
-                pipeline, name, lambda t=transform, i=inputs: t.open(i)
-            )
+            with node_failure(pipeline, name):
+                self.schemas[name] = transform.open(
+                    {i: self.schemas[i] for i in transform.inputs}
+                )
 
         for name, sink in self.sinks.items():
-            schema = self.schemas[self.spec.sinks[name].from_]
-            _guard(pipeline, name, lambda k=sink, s=schema: k.open(s))
+            with node_failure(pipeline, name):
+                sink.open(self.schemas[self.spec.sinks[name].from_])
 
     def process(
         self, source: str, table: pa.Table, blocks: BlockRange
@@ -110,7 +111,8 @@ class PipelineGraph:
         pipeline = self.spec.name
         row_filter = self.filters.get(source)
         if row_filter is not None:
-            table = _guard(pipeline, source, lambda: row_filter.apply(table), blocks)
+            with node_failure(pipeline, source, blocks):
+                table = row_filter.apply(table)
         outputs = {source: table}
 
         for name in self.downstream[source]:
@@ -119,9 +121,8 @@ class PipelineGraph:
                 i: outputs[i] if i in outputs else self.schemas[i].empty_table()
                 for i in transform.inputs
             }
-            outputs[name] = _guard(
-                pipeline, name, lambda t=transform, i=inputs: t.process(i), blocks
-            )
+            with node_failure(pipeline, name, blocks):
+                outputs[name] = transform.process(inputs)
         return outputs
 
     def sinks_of(self, outputs: dict[str, pa.Table]) -> list[str]:
@@ -144,23 +145,20 @@ class PipelineGraph:
         return problems
 
 
-def _guard(
-    pipeline: str,
-    node: str,
-    action: Callable[[], T],
-    blocks: BlockRange | None = None,
-) -> T:
-    """Run `action`, wrapping a failure once with pipeline, node and block range."""
+@contextmanager
+def node_failure(
+    pipeline: str, node: str, blocks: BlockRange | None = None
+) -> Iterator[None]:
+    """Wrap a failure inside the block once, naming pipeline, node and block range."""
+    span = None if blocks is None else (blocks.start, blocks.end)
     try:
-        return action()
+        yield
     except NodeError:
         raise
     except ChaintapError as err:
-        span = None if blocks is None else (blocks.start, blocks.end)
         raise NodeError(pipeline, node, str(err), span) from err
     except Exception as err:
         # Not one of ours: likely a bug. Still name where it happened; `--debug`
         # shows the traceback through __cause__.
-        span = None if blocks is None else (blocks.start, blocks.end)
         message = f"unexpected {type(err).__name__}: {err}"
         raise NodeError(pipeline, node, message, span) from err

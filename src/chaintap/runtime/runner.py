@@ -102,17 +102,18 @@ def run_pipeline(
     clear_state: bool = False,
     reporter: Reporter | None = None,
     stop: threading.Event | None = None,
+    graph: PipelineGraph | None = None,
 ) -> RunSummary:
     """Run `spec` until its bounded sources are done (job) or `stop` is set.
 
     Raises `NodeError` naming pipeline, node and block range when a node fails;
-    checkpoints then stay at the last batch every sink flushed.
+    checkpoints then stay at the last batch every sink flushed. `graph` replaces the
+    nodes built from `spec` (tests pass in-memory nodes).
     """
     store = CheckpointStore(home / "state.db" if home else None)
     try:
-        return _Run(spec, store, reporter, stop or threading.Event()).execute(
-            clear_state
-        )
+        run = _Run(spec, store, reporter, stop or threading.Event())
+        return run.execute(clear_state, graph)
     finally:
         store.close()
 
@@ -134,7 +135,7 @@ class _Run:
             [*spec.sources, *spec.transforms, *spec.sinks], 0
         )
 
-    def execute(self, clear_state: bool) -> RunSummary:
+    def execute(self, clear_state: bool, graph: PipelineGraph | None) -> RunSummary:
         """1. settle state; 2. build and open nodes; 3. stream; 4. finalize."""
         name = self.spec.name
         if clear_state:
@@ -152,7 +153,7 @@ class _Run:
 
         started = time.monotonic()
         cursors = self._cursors()
-        graph = PipelineGraph.build(self.spec)
+        graph = graph or PipelineGraph.build(self.spec)
         try:
             graph.open(cursors)
             targets = {n: s.target for n, s in graph.sources.items()}

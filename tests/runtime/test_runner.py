@@ -1,0 +1,181 @@
+"""The runner's checkpoint contract, with the in-library memory source and sink."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from chaintap.datasets.catalog import resolve
+from chaintap.errors import NodeError
+from chaintap.runtime.graph import PipelineGraph
+from chaintap.runtime.runner import ALREADY_FINISHED, SUCCEEDED, run_pipeline
+from chaintap.sources.base import SourceBatch
+from chaintap.spec.model import BlockRange, PipelineSpec, SinkSpec, SourceSpec
+from chaintap.state.checkpoints import CheckpointStore
+from chaintap.testing import MemorySink, MemorySource
+
+
+def _batches(start: int, count: int, size: int = 10) -> list[SourceBatch]:
+    """`count` batches of `size` blocks, one row per block (block 3k+1 has none)."""
+    batches = []
+    for i in range(count):
+        blocks = BlockRange(start + i * size, start + (i + 1) * size - 1)
+        numbers = [n for n in range(blocks.start, blocks.end + 1) if n % 3 != 1]
+        table = pa.table({"number": pa.array(numbers, pa.int64())})
+        batches.append(SourceBatch(table, blocks))
+    return batches
+
+
+def _spec(sources: list[str], sinks: dict[str, str], job: bool = True) -> PipelineSpec:
+    dataset = resolve("ethereum.blocks", "1.0.0")
+    return PipelineSpec(
+        name="memory-test",
+        resource_size="s",
+        description=None,
+        job=job,
+        sources={n: SourceSpec(n, "dataset", dataset, 100, 199) for n in sources},
+        transforms={},
+        sinks={n: SinkSpec(n, "memory", from_) for n, from_ in sinks.items()},
+    )
+
+
+def _run(
+    spec: PipelineSpec,
+    home: Path,
+    sources: dict[str, MemorySource],
+    sinks: dict[str, MemorySink],
+    clear_state: bool = False,
+):
+    graph = PipelineGraph.of(spec, sources, {}, sinks)
+    return run_pipeline(spec, home=home, graph=graph, clear_state=clear_state)
+
+
+def _cursor(home: Path, source: str) -> int | None:
+    store = CheckpointStore(home / "state.db")
+    try:
+        checkpoint = store.get("memory-test", source)
+        return None if checkpoint is None else checkpoint.cursor
+    finally:
+        store.close()
+
+
+def test_job_delivers_every_row_and_checkpoints_the_last_block(tmp_path: Path) -> None:
+    spec = _spec(["src"], {"out": "src"})
+    source = MemorySource(spec.sources["src"], _batches(100, 10))
+    sink = MemorySink(spec.sinks["out"])
+
+    summary = _run(spec, tmp_path, {"src": source}, {"out": sink})
+
+    expected = [n for n in range(100, 200) if n % 3 != 1]
+    assert [r["number"] for r in sink.rows()] == expected
+    assert summary.outcome == SUCCEEDED
+    assert summary.blocks == 100
+    assert summary.rows_by_node == {"src": len(expected), "out": len(expected)}
+    assert _cursor(tmp_path, "src") == 199
+    assert source.closed and sink.closed
+
+
+def test_finished_job_does_nothing_until_state_is_cleared(tmp_path: Path) -> None:
+    spec = _spec(["src"], {"out": "src"})
+    _run(
+        spec,
+        tmp_path,
+        {"src": MemorySource(spec.sources["src"], _batches(100, 2))},
+        {"out": MemorySink(spec.sinks["out"])},
+    )
+
+    again = MemorySink(spec.sinks["out"])
+    summary = _run(
+        spec,
+        tmp_path,
+        {"src": MemorySource(spec.sources["src"], _batches(100, 2))},
+        {"out": again},
+    )
+    assert summary.outcome == ALREADY_FINISHED
+    assert "--clear-state" in (summary.message or "")
+    assert again.rows() == []
+
+    cleared = MemorySink(spec.sinks["out"])
+    summary = _run(
+        spec,
+        tmp_path,
+        {"src": MemorySource(spec.sources["src"], _batches(100, 2))},
+        {"out": cleared},
+        clear_state=True,
+    )
+    assert summary.outcome == SUCCEEDED
+    assert len(cleared.rows()) == len([n for n in range(100, 120) if n % 3 != 1])
+
+
+def test_failed_flush_keeps_checkpoint_before_the_batch(tmp_path: Path) -> None:
+    spec = _spec(["src"], {"out": "src"})
+    failing = MemorySink(spec.sinks["out"], fail_flush_at=135)
+
+    with pytest.raises(NodeError) as failure:
+        _run(
+            spec,
+            tmp_path,
+            {"src": MemorySource(spec.sources["src"], _batches(100, 10))},
+            {"out": failing},
+        )
+
+    message = str(failure.value)
+    assert "pipeline 'memory-test'" in message
+    assert "node 'out'" in message
+    assert "blocks 130..139" in message
+    assert _cursor(tmp_path, "src") == 129
+
+    # The rerun resumes at block 130: together the runs hold every row exactly once.
+    resumed = MemorySink(spec.sinks["out"])
+    _run(
+        spec,
+        tmp_path,
+        {"src": MemorySource(spec.sources["src"], _batches(100, 10))},
+        {"out": resumed},
+    )
+    numbers = [r["number"] for r in failing.rows() + resumed.rows()]
+    assert numbers == [n for n in range(100, 200) if n % 3 != 1]
+
+
+def test_checkpoint_waits_for_every_sink(tmp_path: Path) -> None:
+    spec = _spec(["src"], {"good": "src", "bad": "src"})
+    good = MemorySink(spec.sinks["good"])
+    bad = MemorySink(spec.sinks["bad"], fail_flush_at=150)
+
+    with pytest.raises(NodeError, match="node 'bad'"):
+        _run(
+            spec,
+            tmp_path,
+            {"src": MemorySource(spec.sources["src"], _batches(100, 10))},
+            {"good": good, "bad": bad},
+        )
+
+    # `good` flushed block 150's batch, but `bad` did not: the cursor stays at 149.
+    assert max(b.end for _, b in good.flushed) == 159
+    assert _cursor(tmp_path, "src") == 149
+
+
+def test_source_failure_names_the_source(tmp_path: Path) -> None:
+    spec = _spec(["src"], {"out": "src"})
+    source = MemorySource(spec.sources["src"], _batches(100, 10), fail_at=160)
+
+    with pytest.raises(NodeError, match=r"node 'src'.*failed at block 160"):
+        _run(spec, tmp_path, {"src": source}, {"out": MemorySink(spec.sinks["out"])})
+    assert _cursor(tmp_path, "src") == 159
+
+
+def test_each_source_has_its_own_checkpoint(tmp_path: Path) -> None:
+    spec = _spec(["a", "b"], {"out_a": "a", "out_b": "b"})
+    sources = {
+        "a": MemorySource(spec.sources["a"], _batches(100, 3)),
+        "b": MemorySource(spec.sources["b"], _batches(500, 5)),
+    }
+    sinks = {n: MemorySink(spec.sinks[n]) for n in ("out_a", "out_b")}
+
+    _run(spec, tmp_path, sources, sinks)
+
+    assert _cursor(tmp_path, "a") == 129
+    assert _cursor(tmp_path, "b") == 549
+    assert sinks["out_b"].rows()[0] == {"number": 500}
