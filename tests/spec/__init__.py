@@ -1,0 +1,1 @@
+"""Tests of chaintap.spec: pipeline files, validation, references, filter analysis."""
