@@ -51,6 +51,24 @@ RPC_TIMEOUT_S = 30.0
 # A node that refuses an eth_getLogs range is asked again with halves; below this
 # many blocks the refusal is final (a single block cannot be split).
 RPC_MIN_LOG_RANGE = 1
+# An EVM node may answer null for a block at or below the head it reported, or give
+# receipts or logs that disagree with the block header (a load balancer spreading
+# calls over backends a block apart, a reorg between two calls). The range is
+# fetched again after 0.5 s, 1 s and 2 s: time for a lagging backend to catch up,
+# yet a node that really lacks the block fails the run within seconds.
+EVM_RECHECK_ATTEMPTS = 4
+EVM_RECHECK_BACKOFF_S = 0.5
+# A source that follows the chain head asks the node for its head this often: well
+# under Ethereum's 12 s block time, and a negligible load on the node.
+EVM_POLL_INTERVAL_S = 2.0
+# A full Solana mainnet getBlock answer is 1-5 MB of JSON. More than a few per HTTP
+# request makes single answers tens of MB: slow to parse, and over the response
+# limits of hosted providers. The Solana source sends at most this many per request
+# (and never more than the profile's rpc_batch_size).
+SOLANA_BLOCKS_PER_REQUEST = 4
+# Solana produces a slot about every 400 ms; a source waiting for the head asks
+# getSlot this often, so it trails the chain by about one slot without busy polling.
+SOLANA_HEAD_POLL_S = 0.4
 
 # Sink connections: retries on a dropped connection before the run fails.
 SINK_MAX_ATTEMPTS = 3
@@ -60,3 +78,63 @@ SINK_BACKOFF_INITIAL_S = 0.5
 def profile_for(size: str | None) -> ResourceProfile:
     """The profile for a `resource_size`, the default one when `size` is None."""
     return RESOURCE_PROFILES[size or DEFAULT_RESOURCE_SIZE]
+
+# Control plane (the local server that supervises pipelines).
+# Default port of the local control server: unused by common dev tools, and the
+# same on every machine so the CLI finds its server without configuration.
+CONTROL_DEFAULT_PORT = 4750
+# A failed deployment is restarted after 1 s, then 2 s, 4 s ... at most 60 s: a
+# crash from a passing hiccup recovers at once, a crash loop costs one try a minute.
+CONTROL_RESTART_BACKOFF_INITIAL_S = 1.0
+CONTROL_RESTART_BACKOFF_MAX_S = 60.0
+# A child that ran this long before failing counts as healthy: the backoff starts
+# again at its initial value, so one crash a day is not treated as a crash loop.
+CONTROL_RESTART_STABLE_S = 120.0
+# A child alive this long after its start has opened its nodes without failing,
+# so its status moves from deploying to running.
+CONTROL_CHILD_SETTLE_S = 1.0
+# A stopped child gets this long to finish its batch after SIGTERM before SIGKILL.
+# Killing is safe (checkpoints trail flushed data) but costs the unfinished batch.
+CONTROL_STOP_GRACE_S = 10.0
+# Ended jobs are deleted (record, checkpoints, logs) this long after they end:
+# long enough to read their status and logs, short enough not to pile up.
+CONTROL_JOB_TTL_S = 3600.0
+# How often the supervisor looks for expired jobs and due schedules.
+CONTROL_TICK_S = 0.5
+# `logs --follow` looks for new lines this often: prompt for a person watching,
+# and a negligible cost (one stat per follower).
+CONTROL_LOG_POLL_S = 0.25
+# A pipeline's log file is rotated past this size, keeping one previous file, so
+# a chatty deployment cannot fill the disk.
+CONTROL_LOG_ROTATE_BYTES = 32 * 1024 * 1024
+# The CLI waits this long for a server it started to answer its health check.
+CONTROL_SERVER_START_TIMEOUT_S = 20.0
+# One API request from the CLI may take this long (apply waits for a child to stop).
+CONTROL_REQUEST_TIMEOUT_S = 60.0
+
+# Parsed event ABIs kept per process, keyed by the ABI JSON text. A pipeline names a
+# handful of ABIs (one per decode call in its SQL); 128 covers ABIs held in a column
+# of per-contract ABIs for a modest contract set without unbounded growth.
+ABI_CACHE_SIZE = 128
+
+# Postgres sink. COPY payload format: "binary" or "csv", both exact for u256. Binary
+# measured fastest (see the postgres sink's benchmark in tests/sinks).
+POSTGRES_COPY_FORMAT = "binary"
+# Rows encoded per COPY chunk: bounds the temporary buffers of one encode step
+# (~35 MB for ERC-20-shaped rows) while per-chunk overhead stays negligible.
+POSTGRES_COPY_CHUNK_ROWS = 65_536
+# Session settings of a sink's connection. The TEMP staging table lives in
+# temp_buffers (default 8 MB): a 100k-row ERC-20 flush stages ~50 MB and spilled to
+# disk at the default. work_mem lets DISTINCT ON sort such a flush in memory.
+# Both are ceilings used on demand, per sink connection.
+POSTGRES_SESSION_SETTINGS = {"temp_buffers": "128MB", "work_mem": "64MB"}
+# A connection attempt to the sink's server counts as failed (and is retried)
+# after this long; long enough for a server across a WAN.
+POSTGRES_CONNECT_TIMEOUT_S = 10
+
+# Archive source. Rows decoded from Parquet per read step: a few MiB of raw_logs
+# rows, so memory stays bounded by the batch being built plus one step, while the
+# per-step overhead (conversion, masks) is amortised over many rows.
+ARCHIVE_READ_ROWS = 65_536
+# DataFusion partitions per SQL transform. PLACEHOLDER measured below.
+SQL_TARGET_PARTITIONS = 1

@@ -42,6 +42,15 @@ _RATE_LIMIT_TEXT = re.compile(
     re.IGNORECASE,
 )
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Refusals of a request that asks for too much at once (an eth_getLogs range with
+# too many results or blocks). Some providers send these with -32005, their
+# rate-limit code, but waiting does not help: the caller must ask for less.
+_TOO_LARGE_TEXT = re.compile(
+    r"more than [\d,]+ results|response size|too many (results|logs|blocks)"
+    r"|block range (is )?too|range (is )?too (large|wide|big)|maximum block range"
+    r"|block range limit|limited to (a )?[\d,]+ (block )?range",
+    re.IGNORECASE,
+)
 
 
 class RpcCallError(Exception):
@@ -86,7 +95,14 @@ def resolve_rpc_url(chain: str, rpc_url: str | None) -> str:
     )
 
 
+def is_too_large(message: str) -> bool:
+    """True when an error says the request asked for too much (ask for less)."""
+    return bool(_TOO_LARGE_TEXT.search(message))
+
+
 def is_rate_limit(code: int, message: str) -> bool:
+    if is_too_large(message):
+        return False
     return code in _RATE_LIMIT_CODES or bool(_RATE_LIMIT_TEXT.search(message))
 
 
