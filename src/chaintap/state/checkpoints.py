@@ -56,6 +56,7 @@ class CheckpointStore:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or chaintap_home() / "state.db"
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -125,6 +126,15 @@ class CheckpointStore:
             (pipeline,),
         ).fetchone()
         return None if row is None else (str(row[0]), float(row[1]))
+
+    def forget_finished(self, pipeline: str) -> bool:
+        """Drop the finished mark of job `pipeline`, keeping its checkpoints, so the
+        next run continues after them; True when there was a mark."""
+        with self._transaction() as db:
+            removed = db.execute(
+                "DELETE FROM finished_jobs WHERE pipeline = ?", (pipeline,)
+            ).rowcount
+        return bool(removed)
 
     def clear(self, pipeline: str) -> int:
         """Forget every checkpoint of `pipeline`; returns how many were removed."""
