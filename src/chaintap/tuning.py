@@ -79,6 +79,7 @@ def profile_for(size: str | None) -> ResourceProfile:
     """The profile for a `resource_size`, the default one when `size` is None."""
     return RESOURCE_PROFILES[size or DEFAULT_RESOURCE_SIZE]
 
+
 # Control plane (the local server that supervises pipelines).
 # Default port of the local control server: unused by common dev tools, and the
 # same on every machine so the CLI finds its server without configuration.
@@ -112,13 +113,24 @@ CONTROL_SERVER_START_TIMEOUT_S = 20.0
 # One API request from the CLI may take this long (apply waits for a child to stop).
 CONTROL_REQUEST_TIMEOUT_S = 60.0
 
-# Parsed event ABIs kept per process, keyed by the ABI JSON text. A pipeline names a
-# handful of ABIs (one per decode call in its SQL); 128 covers ABIs held in a column
-# of per-contract ABIs for a modest contract set without unbounded growth.
+# SQL transforms (DataFusion). One partition keeps rows in input order through
+# projections and filters (an upsert sink applies the later of two rows with one
+# key), and the on-chain functions run in Python under the GIL: two partitions
+# measured no less CPU for decoding 1M logs, only less deterministic output.
+SQL_TARGET_PARTITIONS = 1
+# Rows per DataFusion batch. Each Python function is called once per batch; at
+# 65,536 rows decoding took ~20% less CPU than at DataFusion's 8,192, and a batch
+# of raw_logs that size is ~30 MB.
+SQL_BATCH_ROWS = 65_536
+# Parsed event ABIs kept per process, keyed by the ABI text. A pipeline names a
+# handful of ABIs (one per decode call in its SQL); 128 also covers a column of
+# per-contract ABIs for a modest contract set, without unbounded growth.
 ABI_CACHE_SIZE = 128
 
-# Postgres sink. COPY payload format: "binary" or "csv", both exact for u256. Binary
-# measured fastest (see the postgres sink's benchmark in tests/sinks).
+# Postgres sink. COPY payload format: "binary" or "csv", both exact for u256. For
+# 100k ERC-20-shaped rows binary COPY ran ~2x the rows/s of csv (~380k vs ~190k
+# rows/s, encoding included) and ~1.4x psql's \copy of the same rows
+# (tests/sinks/bench_postgres_copy.py).
 POSTGRES_COPY_FORMAT = "binary"
 # Rows encoded per COPY chunk: bounds the temporary buffers of one encode step
 # (~35 MB for ERC-20-shaped rows) while per-chunk overhead stays negligible.
@@ -136,5 +148,8 @@ POSTGRES_CONNECT_TIMEOUT_S = 10
 # rows, so memory stays bounded by the batch being built plus one step, while the
 # per-step overhead (conversion, masks) is amortised over many rows.
 ARCHIVE_READ_ROWS = 65_536
-# DataFusion partitions per SQL transform. PLACEHOLDER measured below.
-SQL_TARGET_PARTITIONS = 1
+# Batches an archive source reads ahead in a background thread while the current
+# one is transformed and written. Parquet decoding and the SQL engine both release
+# the GIL, so one batch ahead overlaps them; two absorbs uneven batch costs. Each
+# costs one batch of memory.
+ARCHIVE_PREFETCH_BATCHES = 2

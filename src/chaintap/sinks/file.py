@@ -1,0 +1,187 @@
+"""`FileSink`: rows into files in a directory, one file per flush.
+
+Options: `path` (a directory, created when missing) and `format`: `parquet`
+(default), `jsonl` or `csv`.
+
+Each flush writes the rows buffered since the last one into
+`<path>/<first block:012d>-<last block:012d>.<ext>`, where the blocks are the
+inclusive range the flushed batches cover. The file is written under a temporary
+name, fsynced and renamed into place, so a reader never sees half a file and a
+re-run after a crash that re-delivers the same batches overwrites the same file
+instead of adding a duplicate. A flush with no rows writes nothing.
+
+Every format stores u256 columns as base-10 strings: JSON and CSV readers would
+round big numbers, and Parquet's largest decimal holds 76 digits, not 78. In JSON
+lines and CSV, bytes are 0x-prefixed hex; in CSV, lists and structs are JSON
+text. A `_gs_op` column is kept as ordinary data: files record changes, they do
+not apply them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from chaintap.errors import ConfigError, TerminalError
+from chaintap.sinks.base import Sink
+from chaintap.sinks.jsonrows import dumps, json_lines
+from chaintap.spec.model import BlockRange, SinkSpec
+from chaintap.tuning import ResourceProfile
+from chaintap.u256 import stringify_table
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("parquet", "jsonl", "csv")
+
+
+class FileSink(Sink):
+    """A `type: file` sink; see the module docstring for names and formats.
+
+    Files are named by block range, so replays overwrite only when they are flushed
+    over the same ranges as the first run (the runner flushes once per source
+    batch, and batches are cut the same way on a re-run).
+    """
+
+    def __init__(self, spec: SinkSpec, pipeline: str, profile: ResourceProfile) -> None:
+        super().__init__(spec, pipeline, profile)
+        path = spec.options.get("path")
+        if not isinstance(path, str) or not path.strip():
+            raise self._option_error("path", f"must name a directory, not {path!r}")
+        file_format = spec.options.get("format", "parquet")
+        if file_format not in FORMATS:
+            raise self._option_error(
+                "format", f"is {file_format!r}; choose one of {', '.join(FORMATS)}"
+            )
+
+        self.directory = Path(path).expanduser()
+        self.format: str = file_format
+        self.files_written: list[Path] = []
+        self.rows_flushed = 0
+        self._pending: list[pa.Table] = []
+        self._blocks: BlockRange | None = None
+        self._closed = False
+
+    def open(self, schema: pa.Schema) -> None:
+        """Create the directory; ConfigError when that is impossible."""
+        self.schema = schema
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise self._option_error(
+                "path", f"{str(self.directory)!r} cannot be created: {err.strerror}"
+            ) from err
+
+    def write_batch(self, table: pa.Table, blocks: BlockRange) -> None:
+        """Buffer the rows; past sink_batch_rows they go to a file of their own."""
+        if self._blocks is None:
+            self._blocks = blocks
+        else:
+            self._blocks = BlockRange(
+                min(self._blocks.start, blocks.start), max(self._blocks.end, blocks.end)
+            )
+        if table.num_rows:
+            self._pending.append(table)
+        if sum(t.num_rows for t in self._pending) >= self.profile.sink_batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows to their file and fsync it; nothing when empty."""
+        blocks, self._blocks = self._blocks, None
+        if not self._pending or blocks is None:
+            self._pending = []
+            return
+        started = time.monotonic()
+
+        table = pa.concat_tables(self._pending, promote_options="permissive")
+        target = self.directory / f"{blocks.start:012d}-{blocks.end:012d}.{self.format}"
+        try:
+            _write_atomically(stringify_table(table), target, self.format)
+        except OSError as err:
+            self._blocks = blocks
+            raise TerminalError(
+                f"pipeline {self.pipeline!r}, sink {self.name!r}: writing {target} "
+                f"failed: {err.strerror or err}. Nothing of blocks {blocks} was "
+                f"written; free space or fix permissions on {self.directory}, then "
+                f"rerun"
+            ) from err
+
+        self.files_written.append(target)
+        self.rows_flushed += table.num_rows
+        self._pending = []
+        log.info(
+            "pipeline %s, sink %s: wrote %d rows of blocks %s to %s in %.1f ms",
+            self.pipeline,
+            self.name,
+            table.num_rows,
+            blocks,
+            target,
+            (time.monotonic() - started) * 1000,
+            extra={"pipeline": self.pipeline, "sink": self.name},
+        )
+
+    def close(self) -> None:
+        """Flush; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self.flush()
+
+    def _option_error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(
+            f"pipeline {self.pipeline!r}, sink {self.name!r}: "
+            f"sinks.{self.name}.{key} {problem}"
+        )
+
+
+def _write_atomically(table: pa.Table, target: Path, file_format: str) -> None:
+    """Write beside `target`, fsync, rename over it, fsync the directory."""
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        if file_format == "parquet":
+            pq.write_table(table, temporary)
+        elif file_format == "csv":
+            pacsv.write_csv(_csv_ready(table), temporary)
+        else:
+            with temporary.open("w", encoding="utf-8") as handle:
+                handle.writelines(line + "\n" for line in json_lines(table))
+        _fsync(temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    _fsync(target.parent)
+
+
+def _csv_ready(table: pa.Table) -> pa.Table:
+    """Bytes as 0x-hex strings and nested values as JSON text, for CSV."""
+    for index, field in enumerate(table.schema):
+        kind, column = field.type, table.column(index).to_pylist
+        if _is_bytes(kind):
+            values = [None if v is None else "0x" + v.hex() for v in column()]
+        elif pa.types.is_nested(kind):
+            values = [None if v is None else dumps(v) for v in column()]
+        else:
+            continue
+        table = table.set_column(index, field.name, pa.array(values, pa.string()))
+    return table
+
+
+def _is_bytes(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+    )
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
