@@ -193,6 +193,34 @@ def test_filter_block_bounds_make_the_source_bounded(
     assert batch_rows(list(source.read())) == expected_rows("raw_logs", [SMALL])
 
 
+def test_filter_lower_bound_is_the_start_when_none_is_given(
+    evm_replay: EvmReplayServer, opened: list[EvmRpcSource]
+) -> None:
+    # Without start_block or start_at, a Turbo-style `block_number BETWEEN a AND b`
+    # filter means blocks a..b, not "from the head" (which would read nothing).
+    source = _open(
+        opened,
+        evm_replay.url,
+        "raw_logs",
+        filter=f"block_number BETWEEN {SMALL} AND {SMALL}",
+    )
+    assert source.target == BlockRange(SMALL, SMALL)
+    assert batch_rows(list(source.read())) == expected_rows("raw_logs", [SMALL])
+
+
+def test_explicit_start_at_latest_still_means_the_head(
+    evm_replay: EvmReplayServer,
+) -> None:
+    spec = source_spec(
+        evm_replay.url,
+        "raw_logs",
+        start_at="latest",
+        filter=f"block_number BETWEEN {SMALL} AND {SMALL}",
+    )
+    with pytest.raises(ConfigError, match=r"start_at: latest"):
+        read_all(spec)
+
+
 def _busiest_address_and_topic() -> tuple[str, str]:
     logs = all_logs(load_ethereum_blocks()[BUSY])
     address = Counter(e["address"] for e in logs).most_common(1)[0][0]

@@ -32,9 +32,10 @@ class EvmRpcSource(Source):
 
     Endpoint: the source's `rpc_url`, else `CHAINTAP_RPC_<CHAIN>`.
 
-    Bounds, all inclusive: the first block is `start_block`, else 0 for
-    `start_at: earliest`, else the node's head when `open` runs (`latest`, also the
-    default); the last is `end_block`. Block bounds the `filter` implies narrow both.
+    Bounds, all inclusive: the first block is `start_block` or the filter's lower
+    block bound, else 0 for `start_at: earliest`, else the node's head when `open`
+    runs (`latest`, also the default); the last is `end_block`. Block bounds the
+    `filter` implies narrow both.
     `open(cursor)` resumes at `cursor + 1`. A bounded source whose end is past the
     node's head fails at `open`, unless the option `wait_for_head: true` makes it
     wait for the node. A source without an end follows the head, asking the node
@@ -151,7 +152,10 @@ class EvmRpcSource(Source):
 
         if cursor is not None:
             return max(floor, cursor + 1), end
-        latest = spec.start_block is None and spec.start_at != "earliest"
+        # A lower block bound in the filter is a start, like start_block; only an
+        # explicit `start_at: latest` or no start at all means the head.
+        implicit = spec.start_block is None and pushdown.min_block is None
+        latest = spec.start_at == "latest" or (implicit and spec.start_at is None)
         start = max(floor, head) if latest else floor
         if end is not None and start > end:
             origin = f"head {head} (start_at: latest)" if latest else f"{start}"

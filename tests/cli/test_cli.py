@@ -1,0 +1,123 @@
+"""The `chaintap` command: exit codes, one-line errors, and what each verb prints."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chaintap.cli.main import cli
+
+VALID = """\
+name: logs-to-files
+job: true
+sources:
+  logs:
+    type: dataset
+    dataset_name: ethereum.raw_logs
+    version: 1.0.0
+    start_block: 16899757
+    end_block: 16899757
+transforms:
+  transfers:
+    type: sql
+    primary_key: id
+    sql: SELECT id, `address`, `data` FROM logs WHERE topics LIKE '0xddf252ad%'
+sinks:
+  out:
+    type: file
+    from: transfers
+    path: {out}
+    format: jsonl
+"""
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("CHAINTAP_HOME", str(tmp_path / "home"))
+    for name in ("CHAINTAP_RPC_ETHEREUM", "CHAINTAP_SECRET_DEMO"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+def _file(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "pipe.yaml"
+    path.write_text(text.replace("{out}", str(tmp_path / "out")))
+    return str(path)
+
+
+def test_validate_accepts_a_valid_file(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["validate", _file(tmp_path, VALID)])
+    assert result.exit_code == 0, result.output
+    assert "valid job 'logs-to-files'" in result.output
+    assert "1 source(s), 1 transform(s), 1 sink(s)" in result.output
+
+
+def test_validate_reports_every_problem_and_exits_2(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    broken = VALID.replace("raw_logs", "transactions").replace("end_block", "end_blok")
+    result = runner.invoke(cli, ["validate", _file(tmp_path, broken)])
+    assert result.exit_code == 2
+    assert "did you mean ethereum.raw_transactions?" in result.output
+    assert "did you mean end_block?" in result.output
+    assert "2 problem(s); nothing was run" in result.output
+
+
+def test_validate_plans_sql_against_the_dataset_schema(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    unknown_column = VALID.replace("`data` FROM", "no_such_column FROM")
+    result = runner.invoke(cli, ["validate", _file(tmp_path, unknown_column)])
+    assert result.exit_code == 2
+    assert "transforms.transfers" in result.output
+    assert "no_such_column" in result.output
+
+
+def test_run_of_an_invalid_file_runs_nothing(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["run", _file(tmp_path, "name: Bad Name\n")])
+    assert result.exit_code == 2
+    assert "nothing was run" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_without_an_endpoint_names_the_variable_to_set(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    result = runner.invoke(cli, ["run", _file(tmp_path, VALID)])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1
+    assert "pipeline 'logs-to-files'" in lines[0]
+    assert "CHAINTAP_RPC_ETHEREUM" in lines[0]
+
+
+def test_datasets_lists_the_catalog(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["datasets", "--columns"])
+    assert result.exit_code == 0
+    for name in ("raw_logs", "erc20_transfers", "raw_transactions", "blocks"):
+        assert f"<evm chain>.{name}" in result.output
+    assert "solana.token_transfers" in result.output
+    assert "amount                       u256" in result.output
+
+
+def test_secrets_are_owner_only_and_listed_without_values(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    value = "postgresql://u:hunter2@127.0.0.1/db"
+    created = runner.invoke(cli, ["secret", "create", "DEMO", "--value", value])
+    assert created.exit_code == 0
+    store = tmp_path / "home" / "secrets.json"
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+
+    listed = runner.invoke(cli, ["secret", "list"])
+    assert listed.output.split() == ["DEMO"]
+    assert "hunter2" not in listed.output
+    assert runner.invoke(cli, ["secret", "reveal", "DEMO"]).output.strip() == value
+
+    again = runner.invoke(cli, ["secret", "create", "DEMO", "--value", "x"])
+    assert again.exit_code == 4
+    assert runner.invoke(cli, ["secret", "delete", "DEMO"]).exit_code == 0
+    assert runner.invoke(cli, ["secret", "reveal", "DEMO"]).exit_code == 3
