@@ -27,7 +27,8 @@ def plan_schemas(spec: PipelineSpec) -> tuple[dict[str, pa.Schema], list[str]]:
         try:
             schemas[name] = transform.open({i: schemas[i] for i in transform.inputs})
         except ConfigError as err:
-            problems.append(f"transforms.{name} (line {transform_spec.line}): {err}")
+            # The transform's message already names it and its line.
+            problems.append(str(err))
         finally:
             transform.close()
     return schemas, problems

@@ -1,0 +1,1 @@
+"""Tests of chaintap.transforms: SQL transforms, source filters, on-chain functions."""
