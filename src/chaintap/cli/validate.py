@@ -26,7 +26,7 @@ def validate(file: str) -> None:
     _, problems = plan_schemas(spec)
     if problems:
         for problem in problems:
-            output.err(f"{file}: {problem}")
+            output.err(problem.format(file))
         output.err(f"{file}: {len(problems)} problem(s); nothing was run")
         sys.exit(output.EXIT_INVALID)
 
