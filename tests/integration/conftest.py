@@ -1,4 +1,4 @@
-"""Helpers for end-to-end tests that run the real `chaintap` command in a child process."""
+"""Helpers for end-to-end tests that run the real `chaintap` command as a child."""
 
 from __future__ import annotations
 

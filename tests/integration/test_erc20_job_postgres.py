@@ -12,12 +12,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from integration.conftest import Cli, query, write_pipeline
-from support.postgres_fixtures import PostgresServer
-from support.slow_proxy import SlowProxy
 
 from chaintap.demo.anvil import AnvilNode
 from chaintap.demo.workload import Workload
+from integration.conftest import Cli, query, write_pipeline
+from support.postgres_fixtures import PostgresServer
+from support.slow_proxy import SlowProxy
 
 PIPELINE = """
 name: {name}
@@ -119,7 +119,10 @@ def test_job_backfills_exact_rows_and_rerun_does_nothing(
 
 
 def test_sigkill_mid_run_then_rerun_equals_a_clean_run(
-    env_for: Cli, pg_url: str, anvil_node: AnvilNode, erc20_workload: Workload,
+    env_for: Cli,
+    pg_url: str,
+    anvil_node: AnvilNode,
+    erc20_workload: Workload,
     tmp_path: Path,
 ) -> None:
     clean = env_for.run("run", str(_pipeline(tmp_path, erc20_workload, "clean", "a")))
