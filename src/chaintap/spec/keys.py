@@ -173,7 +173,12 @@ SINK_TYPES: dict[str, dict[str, Key]] = {
     "print": _table(
         Key("type", Kind.STRING, "sink type", required=True),
         _FROM,
-        Key("limit", Kind.INTEGER, "rows printed in all at most (the rest are counted)", minimum=1),
+        Key(
+            "limit",
+            Kind.INTEGER,
+            "rows printed in all at most (the rest are counted)",
+            minimum=1,
+        ),
     ),
     "blackhole": _table(
         Key("type", Kind.STRING, "sink type", required=True),
