@@ -235,7 +235,7 @@ class _Run:
             with self._sink_failure(sink_name, batch.blocks):
                 graph.sinks[sink_name].flush()
 
-        self.store.commit(self.spec.name, source, batch.blocks.end)
+        self.store.commit(self.spec.name, source, batch.next_cursor)
         self.summary.blocks += len(batch.blocks)
         self.summary.batches += 1
         log.info(
@@ -245,7 +245,7 @@ class _Run:
             batch.blocks,
             batch.records.num_rows,
             sum(outputs[self.spec.sinks[s].from_].num_rows for s in targets),
-            batch.blocks.end,
+            batch.next_cursor,
         )
         if self.reporter is not None:
             self.reporter.batch_done(source, batch.blocks, batch.records.num_rows)

@@ -5,7 +5,8 @@ Lifecycle: `open(cursor)` → iterate `read()` → `close()`.
 Guarantees a source gives the runtime:
 - batches come in increasing block order and their `blocks` ranges are contiguous and
   do not overlap; a batch's rows are exactly the rows of the blocks in its range
-  (a range may hold zero rows);
+  (a range may hold zero rows). The one exception is a retraction batch after a
+  reorg, which goes back over blocks already emitted (see `SourceBatch.cursor`);
 - the cursor is the last block whose rows were all emitted; after `open(cursor)`
   reading starts at `cursor + 1` (or at the configured start when cursor is None);
 - a bounded source's `read()` ends after its last block; an unbounded one follows
@@ -26,10 +27,20 @@ from chaintap.tuning import ResourceProfile
 
 @dataclass(frozen=True)
 class SourceBatch:
-    """Rows of every block in `blocks` (inclusive), in the source's schema."""
+    """Rows of every block in `blocks` (inclusive), in the source's schema.
+
+    `cursor` is where the source stands once this batch is flushed: by default the
+    batch's last block. A retraction batch (a reorg: rows with `_gs_op = 'd'` for
+    the orphaned blocks `blocks`) sets it to the common ancestor, below `blocks`.
+    """
 
     records: pa.Table
     blocks: BlockRange
+    cursor: int | None = None
+
+    @property
+    def next_cursor(self) -> int:
+        return self.blocks.end if self.cursor is None else self.cursor
 
 
 class Source(ABC):
