@@ -179,3 +179,24 @@ def test_each_source_has_its_own_checkpoint(tmp_path: Path) -> None:
     assert _cursor(tmp_path, "a") == 129
     assert _cursor(tmp_path, "b") == 549
     assert sinks["out_b"].rows()[0] == {"number": 500}
+
+
+def test_a_retraction_batch_moves_the_checkpoint_back(tmp_path: Path) -> None:
+    spec = _spec(["src"], {"out": "src"}, job=False)
+    forward = _batches(100, 2)
+    retraction = SourceBatch(
+        pa.table({"number": pa.array([110, 111], pa.int64())}),
+        BlockRange(110, 119),
+        cursor=109,
+    )
+    sink = MemorySink(spec.sinks["out"])
+
+    _run(
+        spec,
+        tmp_path,
+        {"src": MemorySource(spec.sources["src"], [*forward, retraction])},
+        {"out": sink},
+    )
+
+    assert _cursor(tmp_path, "src") == 109
+    assert [b for _, b in sink.flushed][-1] == BlockRange(110, 119)
