@@ -91,9 +91,10 @@ CONTROL_RESTART_BACKOFF_MAX_S = 60.0
 # A child that ran this long before failing counts as healthy: the backoff starts
 # again at its initial value, so one crash a day is not treated as a crash loop.
 CONTROL_RESTART_STABLE_S = 120.0
-# A child alive this long after its start has opened its nodes without failing,
-# so its status moves from deploying to running.
-CONTROL_CHILD_SETTLE_S = 1.0
+# A child moves from deploying to running when the runner logs that its nodes
+# opened; should that line never come, after staying up this long (a slow node can
+# take seconds to answer its first calls, so earlier would often be premature).
+CONTROL_CHILD_SETTLE_S = 15.0
 # A stopped child gets this long to finish its batch after SIGTERM before SIGKILL.
 # Killing is safe (checkpoints trail flushed data) but costs the unfinished batch.
 CONTROL_STOP_GRACE_S = 10.0
