@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from chaintap import u256
+from chaintap.datasets.coverage import COVERAGE_FILE, read_coverage
 from chaintap.errors import ConfigError
 from chaintap.sinks.file import FileSink
 from chaintap.spec.model import BlockRange, SinkSpec
@@ -94,7 +95,7 @@ def test_names_follow_the_flushed_block_range(tmp_path: Path) -> None:
     sink.close()
     sink.close()
 
-    names = sorted(p.name for p in tmp_path.iterdir())
+    names = sorted(p.name for p in _data_files(tmp_path))
     assert names == [
         "000000000010-000000000029.jsonl",
         "000000000040-000000000040.jsonl",
@@ -113,20 +114,20 @@ def test_rewriting_the_same_batches_overwrites(
         sink.flush()
         sink.write_batch(rows(5), BlockRange(6, 9))
         sink.close()
-        first = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        first = {p.name: p.read_bytes() for p in _data_files(tmp_path)}
 
     assert sorted(first) == [
         f"000000000001-000000000005.{file_format}",
         f"000000000006-000000000009.{file_format}",
     ]
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == first
+    assert {p.name: p.read_bytes() for p in _data_files(tmp_path)} == first
 
 
 def test_buffer_past_sink_batch_rows_goes_to_its_own_file(tmp_path: Path) -> None:
     sink = make(tmp_path, "csv", batch_rows=8)
     sink.write_batch(rows(0), BlockRange(1, 1))
     sink.write_batch(rows(5), BlockRange(2, 2))
-    assert [p.name for p in tmp_path.iterdir()] == ["000000000001-000000000002.csv"]
+    assert [p.name for p in _data_files(tmp_path)] == ["000000000001-000000000002.csv"]
 
 
 def test_bad_options_are_config_errors(tmp_path: Path) -> None:
@@ -143,3 +144,22 @@ def test_bad_options_are_config_errors(tmp_path: Path) -> None:
     spec = SinkSpec("files", "file", "t", options={"path": str(blocker / "sub")})
     with pytest.raises(ConfigError, match="cannot be created"):
         FileSink(spec, "pipe", profile_for("xs")).open(rows().schema)
+
+
+def _data_files(directory: Path) -> list[Path]:
+    """The data files, without the coverage record."""
+    return [p for p in directory.iterdir() if p.name != COVERAGE_FILE]
+
+
+def test_flushes_without_rows_are_recorded_as_covered(tmp_path: Path) -> None:
+    sink = make(tmp_path, "parquet")
+    empty = rows().schema.empty_table()
+    for blocks, table in ((BlockRange(0, 9), empty), (BlockRange(10, 19), rows(10))):
+        sink.write_batch(table, blocks)
+        sink.flush()
+    sink.write_batch(empty, BlockRange(20, 29))
+    sink.close()
+
+    names = [p.name for p in _data_files(tmp_path)]
+    assert names == ["000000000010-000000000019.parquet"]
+    assert read_coverage(tmp_path) == [BlockRange(0, 29)]

@@ -26,6 +26,7 @@ def _job(sources: str, extra: str = "job: true\n") -> str:
         "filter: block_number BETWEEN 1 AND 100",
         "filter: block_number = 100",
         "filter: block_number IN (5, 7)",
+        "archive: /data/base-archive",
         "filter: \"address = '0x0000000000000000000000000000000000000001' "
         'AND 100 >= block_number"',
     ],
@@ -178,3 +179,13 @@ def test_schedule_needs_a_job_and_a_cron_expression() -> None:
 
     (problem,) = problems_of(_job(source, extra="job: true\nschedule: every hour\n"))
     assert problem.message == "schedule 'every hour' is not a cron expression"
+
+
+def test_an_archive_from_the_environment_bounds_a_job_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = _job("  logs:\n    type: dataset\n    dataset_name: base.raw_logs\n")
+    monkeypatch.delenv("CHAINTAP_ARCHIVE_BASE", raising=False)
+    assert "no last block" in str(problems_of(text))
+    monkeypatch.setenv("CHAINTAP_ARCHIVE_BASE", "/data/base-archive")
+    assert load_pipeline_text(text).job is True

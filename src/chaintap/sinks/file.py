@@ -8,7 +8,10 @@ Each flush writes the rows buffered since the last one into
 inclusive range the flushed batches cover. The file is written under a temporary
 name, fsynced and renamed into place, so a reader never sees half a file and a
 re-run after a crash that re-delivers the same batches overwrites the same file
-instead of adding a duplicate. A flush with no rows writes nothing.
+instead of adding a duplicate. A flush with no rows writes no data file. Every
+flush, with rows or without, then records its range in the directory's coverage
+file (`chaintap.datasets.coverage`), so a reader such as the archive source can
+tell blocks without rows from blocks never written.
 
 Every format stores u256 columns as base-10 strings: JSON and CSV readers would
 round big numbers, and Parquet's largest decimal holds 76 digits, not 78. In JSON
@@ -28,6 +31,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from chaintap.datasets.coverage import COVERAGE_FILE, record_coverage
 from chaintap.errors import ConfigError, TerminalError
 from chaintap.sinks.base import Sink
 from chaintap.sinks.jsonrows import dumps, json_lines
@@ -91,10 +95,12 @@ class FileSink(Sink):
             self.flush()
 
     def flush(self) -> None:
-        """Write the buffered rows to their file and fsync it; nothing when empty."""
+        """Write the buffered rows to their file, fsync it, record the coverage."""
         blocks, self._blocks = self._blocks, None
-        if not self._pending or blocks is None:
-            self._pending = []
+        if blocks is None:
+            return
+        if not self._pending:
+            self._record(blocks)
             return
         started = time.monotonic()
 
@@ -114,6 +120,7 @@ class FileSink(Sink):
         self.files_written.append(target)
         self.rows_flushed += table.num_rows
         self._pending = []
+        self._record(blocks)
         log.info(
             "pipeline %s, sink %s: wrote %d rows of blocks %s to %s in %.1f ms",
             self.pipeline,
@@ -124,6 +131,17 @@ class FileSink(Sink):
             (time.monotonic() - started) * 1000,
             extra={"pipeline": self.pipeline, "sink": self.name},
         )
+
+    def _record(self, blocks: BlockRange) -> None:
+        try:
+            record_coverage(self.directory, blocks)
+        except OSError as err:
+            self._blocks = blocks
+            raise TerminalError(
+                f"pipeline {self.pipeline!r}, sink {self.name!r}: recording blocks "
+                f"{blocks} in {self.directory / COVERAGE_FILE} failed: "
+                f"{err.strerror or err}; fix the directory, then rerun"
+            ) from err
 
     def close(self) -> None:
         """Flush; a second call does nothing."""

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaintap.datasets.archives import configured_archive
 from chaintap.datasets.catalog import (
     ChainFamily,
     DatasetLookupError,
@@ -429,6 +430,8 @@ def _check_job_bounded(
     for spec in sources.values():
         if spec.end_block is not None or spec.block_ranges:
             continue
+        if configured_archive(spec.chain, spec.options) is not None:
+            continue  # an archive holds a fixed range of blocks
         if spec.name in graph.unreadable_filters:
             continue  # its filter problem is reported; boundedness is unknowable
         column = block_column(spec.dataset)

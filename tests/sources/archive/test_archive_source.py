@@ -374,3 +374,45 @@ def test_close_in_the_middle_stops_the_background_reader(
     assert first.blocks == BlockRange(LOG_BLOCKS[0], LOG_BLOCKS[0])
     assert len(reader) == 1
     assert not reader[0].is_alive()
+
+
+def test_a_sparse_archive_from_the_file_sink_reads_across_empty_stretches(
+    tmp_path: Path,
+) -> None:
+    # The sink writes files only for the two blocks with rows; the stretches in
+    # between were flushed empty and are recorded as covered, not as gaps.
+    schema = evm.RAW_LOGS
+    sink = FileSink(
+        SinkSpec("archive", "file", "logs", options={"path": str(tmp_path)}),
+        "archive-test",
+        profile_for("s"),
+    )
+    sink.open(schema)
+    first, last = 13998626, 16899757
+    stretches = [
+        (BlockRange(first - 10, first - 1), []),
+        (BlockRange(first, first), log_rows(first)),
+        (BlockRange(first + 1, last - 1), []),
+        (BlockRange(last, last), log_rows(last)),
+        (BlockRange(last + 1, last + 5), []),
+    ]
+    for blocks, rows in stretches:
+        sink.write_batch(pa.Table.from_pylist(rows, schema=schema), blocks)
+        sink.flush()
+    sink.close()
+    assert len([p for p in tmp_path.iterdir() if p.suffix == ".parquet"]) == 2
+
+    source, batches = _read(_spec(tmp_path), profile_for("s"))
+
+    assert source.target == BlockRange(first - 10, last + 5)
+    _assert_contiguous(batches, BlockRange(first - 10, last + 5))
+    assert _rows(batches) == log_rows(first) + log_rows(last)
+
+    # A stretch the sink never flushed is still a gap.
+    beyond = ArchiveSource(
+        _spec(tmp_path, start_block=last, end_block=last + 9), profile_for("s")
+    )
+    with pytest.raises(
+        ConfigError, match=rf"blocks {last + 6}\.\.{last + 9} are in no"
+    ):
+        beyond.open(None)

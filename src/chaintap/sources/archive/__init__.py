@@ -5,13 +5,9 @@ range (chaintap's file sink layout or cryo's); see `layout` for the names and
 `source` for what a read guarantees.
 """
 
+from chaintap.datasets.archives import archive_env_var
 from chaintap.sources.archive.layout import Archive, ArchiveFile, discover, parse_name
-from chaintap.sources.archive.source import (
-    ArchiveSource,
-    ReadStats,
-    archive_env_var,
-    archive_root,
-)
+from chaintap.sources.archive.source import ArchiveSource, ReadStats, archive_root
 
 __all__ = [
     "Archive",

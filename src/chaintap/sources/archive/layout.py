@@ -16,10 +16,11 @@ the files itself, or a subdirectory named after the dataset
 (`<archive>/raw_logs/...`), so one archive root can serve every dataset of a
 chain. Other files (temporary files, other datasets) are ignored.
 
-Every block of a range being read must be in exactly one file: a file may hold
-no rows for its range (an empty file is the record that the blocks had none),
-but a block that no file covers is a gap, and reading across it is an error
-rather than a silent loss of rows. Two files that share a block are an error too.
+Every block of a range being read must be in exactly one file, or be recorded as
+written-without-rows in the directory's coverage file (`_chaintap_coverage.json`,
+kept by chaintap's file sink: see `chaintap.datasets.coverage`). A block neither
+covers is a gap, and reading across it is an error rather than a silent loss of
+rows. Two files that share a block are an error too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaintap.datasets.coverage import (
+    COVERAGE_FILE,
+    covers,
+    first_uncovered,
+    read_coverage,
+)
 from chaintap.errors import ConfigError
 from chaintap.spec.model import BlockRange
 
@@ -36,6 +43,8 @@ log = logging.getLogger(__name__)
 
 CHAINTAP = "chaintap"
 CRYO = "cryo"
+# A stretch the coverage file records as flushed without rows: no file to read.
+EMPTY = "empty"
 
 _CHAINTAP_NAME = re.compile(r"^(?P<first>\d+)-(?P<last>\d+)\.parquet$")
 _CRYO_NAME = re.compile(
@@ -94,11 +103,14 @@ class Archive:
 
     directory: Path
     files: tuple[ArchiveFile, ...]
+    # Ranges the file sink recorded as written, rows or not.
+    recorded: tuple[BlockRange, ...] = ()
 
     @property
     def blocks(self) -> BlockRange:
-        """From the first file's first block to the last file's last block."""
-        return BlockRange(self.files[0].blocks.start, self.files[-1].blocks.end)
+        """From the first block a file or the coverage record holds to the last."""
+        spans = [f.blocks for f in self.files] + list(self.recorded)
+        return BlockRange(min(b.start for b in spans), max(b.end for b in spans))
 
     def covering(self, wanted: BlockRange) -> list[ArchiveFile]:
         """The files holding the blocks of `wanted`, in block order.
@@ -112,13 +124,13 @@ class Archive:
             for f in self.files
             if f.blocks.end >= wanted.start and f.blocks.start <= wanted.end
         ]
-        # chaintap's file sink writes no file for a flush without rows, so its
-        # archives of sparse datasets (a filtered erc20_transfers) have gaps here
-        # and cannot be read across them until that sink records empty ranges.
+        covered: list[ArchiveFile] = []
         expected = wanted.start
         for index, item in enumerate(chosen):
             if item.blocks.start > expected:
-                self._gap(BlockRange(expected, item.blocks.start - 1), wanted)
+                covered.append(
+                    self._empty(BlockRange(expected, item.blocks.start - 1), wanted)
+                )
             if index and item.blocks.start <= chosen[index - 1].blocks.end:
                 raise ConfigError(
                     f"archive {self.directory}: files {chosen[index - 1].path.name} "
@@ -126,15 +138,21 @@ class Archive:
                     f"{item.blocks.start}; remove one of them (an archive holds "
                     f"each block once)"
                 )
+            covered.append(item)
             expected = item.blocks.end + 1
         if expected <= wanted.end:
-            self._gap(BlockRange(expected, wanted.end), wanted)
-        return chosen
+            covered.append(self._empty(BlockRange(expected, wanted.end), wanted))
+        return covered
 
-    def _gap(self, missing: BlockRange, wanted: BlockRange) -> None:
+    def _empty(self, missing: BlockRange, wanted: BlockRange) -> ArchiveFile:
+        """The recorded empty stretch `missing`, or a ConfigError for a gap."""
+        if covers(self.recorded, missing):
+            return ArchiveFile(self.directory / COVERAGE_FILE, missing, EMPTY)
+        held = self.blocks
+        missing = first_uncovered(self.recorded, missing)
         raise ConfigError(
             f"archive {self.directory}: blocks {missing} are in no file, but blocks "
-            f"{wanted} were asked for (archive holds {self.blocks}); add the "
+            f"{wanted} were asked for (archive holds {held}); add the "
             f"missing files, or narrow start_block/end_block to blocks the archive "
             f"holds"
         )
@@ -172,14 +190,15 @@ def discover(root: Path, chain: str, dataset: str) -> Archive:
     if ignored:
         log.debug("archive %s: ignored %d other entries", directory, ignored)
 
-    if not files:
+    recorded = tuple(read_coverage(directory))
+    if not files and not recorded:
         raise ConfigError(
             f"archive {directory} holds no Parquet file of {chain}.{dataset}; "
             f"expected names like 000017000000-000017000049.parquet or "
             f"{chain}__{_cryo_name(dataset)}__00017000000_to_00017099999.parquet"
         )
     files.sort(key=lambda f: (f.blocks.start, f.blocks.end))
-    return Archive(directory, tuple(files))
+    return Archive(directory, tuple(files), recorded)
 
 
 def _cryo_name(dataset: str) -> str:

@@ -34,7 +34,6 @@ two pipelines (or a run without the archive after the backfill).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +42,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from chaintap.datasets.archives import archive_env_var, configured_archive
 from chaintap.errors import ConfigError, TerminalError
 from chaintap.sources.archive.convert import FileConverter
-from chaintap.sources.archive.layout import Archive, ArchiveFile, discover
+from chaintap.sources.archive.layout import EMPTY, Archive, ArchiveFile, discover
 from chaintap.sources.archive.prefetch import Prefetcher
 from chaintap.sources.archive.prune import RowGroupStats, is_sorted, row_mask
 from chaintap.sources.base import Source, SourceBatch
@@ -59,20 +59,10 @@ from chaintap.tuning import (
 
 log = logging.getLogger(__name__)
 
-ARCHIVE_OPTION = "archive"
-
-
-def archive_env_var(chain: str) -> str:
-    """The environment variable naming the archive of `chain`."""
-    return "CHAINTAP_ARCHIVE_" + chain.upper().replace("-", "_")
-
 
 def archive_root(spec: SourceSpec) -> Path | None:
     """The archive directory configured for `spec`, None when there is none."""
-    configured = spec.options.get(ARCHIVE_OPTION) or os.environ.get(
-        archive_env_var(spec.chain)
-    )
-    return None if not configured else Path(str(configured)).expanduser()
+    return configured_archive(spec.chain, spec.options)
 
 
 @dataclass
@@ -100,7 +90,7 @@ class ArchiveSource(Source):
         self.stats = ReadStats()
         self.pushdown = Pushdown()
         self._block = block_column(spec.dataset)
-        self._plan: list[tuple[ArchiveFile, BlockRange, FileConverter]] = []
+        self._plan: list[tuple[ArchiveFile, BlockRange, FileConverter | None]] = []
         self._target: BlockRange | None = None
         self._prefetch: Prefetcher[SourceBatch] | None = None
 
@@ -127,6 +117,9 @@ class ArchiveSource(Source):
                     max(window.start, item.blocks.start),
                     min(window.end, item.blocks.end),
                 )
+                if item.style == EMPTY:
+                    self._plan.append((item, segment, None))
+                    continue
                 if item.path not in converters:
                     converters[item.path] = self._converter(item.path)
                 self._plan.append((item, segment, converters[item.path]))
@@ -161,7 +154,10 @@ class ArchiveSource(Source):
 
     def _batches(self) -> Iterator[SourceBatch]:
         for item, segment, converter in self._plan:
-            yield from self._read_file(item, segment, converter)
+            if converter is None:  # recorded as written without rows
+                yield SourceBatch(self.schema.empty_table(), segment)
+            else:
+                yield from self._read_file(item, segment, converter)
 
     def _converter(self, path: Path) -> FileConverter:
         try:
