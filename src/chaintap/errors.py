@@ -46,4 +46,12 @@ class NodeError(TerminalError):
         super().__init__(f"{where}: {message}")
         self.pipeline = pipeline
         self.node = node
+        self.message = message
         self.block_range = block_range
+
+    def __reduce__(self) -> tuple[type[NodeError], tuple[object, ...]]:
+        # Rebuilt from its parts when it crosses a process boundary (workers).
+        return (
+            type(self),
+            (self.pipeline, self.node, self.message, self.block_range),
+        )

@@ -70,6 +70,11 @@ SOLANA_BLOCKS_PER_REQUEST = 4
 # getSlot this often, so it trails the chain by about one slot without busy polling.
 SOLANA_HEAD_POLL_S = 0.4
 
+# A partitioned backfill cuts its range into this many partitions per worker: a
+# worker that draws short (empty) partitions picks up more instead of idling,
+# while each partition stays long enough to amortise opening the pipeline.
+PARTITIONS_PER_WORKER = 4
+
 # Sink connections: retries on a dropped connection before the run fails.
 SINK_MAX_ATTEMPTS = 3
 SINK_BACKOFF_INITIAL_S = 0.5

@@ -13,6 +13,7 @@ import click
 
 from chaintap.cli import output
 from chaintap.cli.progress import BarReporter
+from chaintap.runtime.partitions import can_partition, run_partitioned
 from chaintap.runtime.runner import ALREADY_FINISHED, RunSummary, run_pipeline
 from chaintap.spec.loader import PipelineInvalid, load_pipeline
 
@@ -25,19 +26,31 @@ from chaintap.spec.loader import PipelineInvalid, load_pipeline
     help="Forget this pipeline's checkpoints first and start from the beginning.",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes for a job's backfill (default: from resource_size).",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar (default: on when stderr is a terminal).",
 )
 @click.pass_context
 def run(
-    ctx: click.Context, file: str, clear_state: bool, progress: bool | None
+    ctx: click.Context,
+    file: str,
+    clear_state: bool,
+    workers: int | None,
+    progress: bool | None,
 ) -> None:
     """Run the pipeline in FILE in the foreground.
 
     A job runs to the end of its block range, prints a summary and exits 0; a
     deployment follows the chain head until interrupted. Checkpoints are kept under
-    CHAINTAP_HOME, so a rerun resumes where the last one stopped.
+    CHAINTAP_HOME, so a rerun resumes where the last one stopped. A job with one
+    source is split into partitions over several worker processes when
+    resource_size (or --workers) gives more than one.
     """
     try:
         spec = load_pipeline(file)
@@ -49,6 +62,14 @@ def run(
 
     stop = threading.Event()
     _stop_on_sigterm(stop)
+    count = spec.profile.workers if workers is None else workers
+    if can_partition(spec, count):
+        summary = run_partitioned(
+            spec, workers=count, clear_state=clear_state, stop=stop
+        )
+        _finish(spec.name, spec.job, summary, stop)
+        return
+
     show_bar = output.stderr_is_terminal() if progress is None else progress
     if show_bar:
         # The bar replaces per-batch log lines; warnings still show.
@@ -58,9 +79,13 @@ def run(
         summary = run_pipeline(
             spec, clear_state=clear_state, reporter=reporter, stop=stop
         )
+    _finish(spec.name, spec.job, summary, stop)
+
+
+def _finish(name: str, job: bool, summary: RunSummary, stop: threading.Event) -> None:
     output.out(render_summary(summary))
-    if stop.is_set() and spec.job:
-        output.err(f"job {spec.name!r} stopped before its end; rerun to resume")
+    if stop.is_set() and job:
+        output.err(f"job {name!r} stopped before its end; rerun to resume")
         sys.exit(output.EXIT_INTERRUPTED)
 
 

@@ -112,24 +112,28 @@ def run_pipeline(
     """
     store = CheckpointStore(home / "state.db" if home else None)
     try:
-        run = _Run(spec, store, reporter, stop or threading.Event())
+        run = PipelineRun(spec, store, reporter, stop or threading.Event())
         return run.execute(clear_state, graph)
     finally:
         store.close()
 
 
-class _Run:
+class PipelineRun:
+    """One run of a pipeline, or of one partition of a job (`partition` != "")."""
+
     def __init__(
         self,
         spec: PipelineSpec,
         store: CheckpointStore,
         reporter: Reporter | None,
         stop: threading.Event,
+        partition: str = "",
     ) -> None:
         self.spec = spec
         self.store = store
         self.reporter = reporter
         self.stop = stop
+        self.partition = partition
         self.summary = RunSummary(spec.name, source_names=tuple(spec.sources))
         self.summary.rows_by_node = dict.fromkeys(
             [*spec.sources, *spec.transforms, *spec.sinks], 0
@@ -141,7 +145,7 @@ class _Run:
         if clear_state:
             removed = self.store.clear(name)
             log.warning("pipeline %s: cleared %d checkpoint(s)", name, removed)
-        finished = self.store.finished(name)
+        finished = None if self.partition else self.store.finished(name)
         if self.spec.job and finished is not None:
             self.summary.outcome = ALREADY_FINISHED
             self.summary.message = (
@@ -184,9 +188,9 @@ class _Run:
     def _cursors(self) -> dict[str, int | None]:
         cursors: dict[str, int | None] = {}
         for source in self.spec.sources:
-            checkpoint = self.store.get(self.spec.name, source)
+            checkpoint = self.store.get(self.spec.name, source, self.partition)
             cursors[source] = None if checkpoint is None else checkpoint.cursor
-            if checkpoint is not None:
+            if checkpoint is not None and checkpoint.cursor >= 0:
                 log.info(
                     "pipeline %s: source %s resumes after block %d",
                     self.spec.name,
@@ -235,7 +239,9 @@ class _Run:
             with self._sink_failure(sink_name, batch.blocks):
                 graph.sinks[sink_name].flush()
 
-        self.store.commit(self.spec.name, source, batch.next_cursor)
+        self.store.commit(
+            self.spec.name, source, batch.next_cursor, partition=self.partition
+        )
         self.summary.blocks += len(batch.blocks)
         self.summary.batches += 1
         log.info(
@@ -265,14 +271,19 @@ class _Run:
             ) from err
 
     def _finalize(self) -> None:
-        """Mark every source completed and the job finished."""
+        """Mark every source (partition) completed; a whole job also finished."""
         for name in self.spec.sources:
-            checkpoint = self.store.get(self.spec.name, name)
+            checkpoint = self.store.get(self.spec.name, name, self.partition)
             if checkpoint is not None:
                 self.store.commit(
-                    self.spec.name, name, checkpoint.cursor, completed=True
+                    self.spec.name,
+                    name,
+                    checkpoint.cursor,
+                    completed=True,
+                    partition=self.partition,
                 )
-        self.store.mark_finished(self.spec.name, spec_fingerprint(self.spec))
+        if not self.partition:
+            self.store.mark_finished(self.spec.name, spec_fingerprint(self.spec))
 
 
 def _reason(err: BaseException) -> str:
