@@ -64,11 +64,27 @@ def _register() -> None:
 
     for command in (run, validate, datasets, secret):
         cli.add_command(command)
+    _register_control()
     try:
         from chaintap.cli.demo import demo
     except ImportError:  # the demo module is optional in stripped installs
         return
     cli.add_command(demo)
+
+
+def _register_control() -> None:
+    """The verbs that talk to the control server."""
+    from chaintap.cli.apply import apply
+    from chaintap.cli.delete import delete
+    from chaintap.cli.lifecycle import pause, restart, resume
+    from chaintap.cli.pipeline_logs import logs as logs_command
+    from chaintap.cli.server import server
+    from chaintap.cli.status import get, list_
+
+    for command in (server, apply, list_, get, logs_command, delete):
+        cli.add_command(command)
+    for command in (pause, resume, restart):
+        cli.add_command(command)
 
 
 _register()
