@@ -36,6 +36,10 @@ from chaintap.state.checkpoints import CheckpointStore
 
 log = logging.getLogger(__name__)
 
+# How often the stop watcher looks at the stop request: a stopping deployment
+# leaves its wait at the chain head within this long.
+STOP_POLL_S = 0.2
+
 SUCCEEDED = "succeeded"
 ALREADY_FINISHED = "already-finished"
 STOPPED = "stopped"
@@ -204,6 +208,33 @@ class PipelineRun:
         readers: dict[str, Iterator[SourceBatch]] = {
             n: iter(s.read()) for n, s in graph.sources.items()
         }
+        finished = threading.Event()
+        watcher = threading.Thread(
+            target=self._forward_stop,
+            args=(graph, finished),
+            name=f"stop-{self.spec.name}",
+            daemon=True,
+        )
+        watcher.start()
+        try:
+            self._round_robin(graph, readers, started)
+        finally:
+            finished.set()
+
+    def _forward_stop(self, graph: PipelineGraph, finished: threading.Event) -> None:
+        """Tell sources waiting at the head that the run is stopping."""
+        while not finished.is_set():
+            if self.stop.wait(STOP_POLL_S):
+                for source in graph.sources.values():
+                    source.request_stop()
+                return
+
+    def _round_robin(
+        self,
+        graph: PipelineGraph,
+        readers: dict[str, Iterator[SourceBatch]],
+        started: float,
+    ) -> None:
         while readers and not self.stop.is_set():
             for name in list(readers):
                 try:

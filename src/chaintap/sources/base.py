@@ -72,5 +72,12 @@ class Source(ABC):
     def target(self) -> BlockRange | None:
         """After `open`: the inclusive range still to read, None when unbounded."""
 
+    def request_stop(self) -> None:  # noqa: B027 - optional hook
+        """Ask a running `read()` to end at its next wait (thread-safe).
+
+        A source that waits for the chain head implements this so a stopping
+        deployment does not sit out its poll interval; the default does nothing.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
         """Release connections and threads. Safe to call twice."""

@@ -135,6 +135,10 @@ class SolanaRpcSource(Source):
         for window in list(self._windows):
             yield from self._read_from(window.start, window.end)
 
+    def request_stop(self) -> None:
+        """End a running `read()` at its next wait for the head (thread-safe)."""
+        self._closed.set()
+
     def close(self) -> None:
         """Stop waiting for the head, cancel queued fetches, close connections.
 
