@@ -8,7 +8,6 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -18,14 +17,6 @@ from chaintap.datasets import evm
 from chaintap.errors import ConfigError, TerminalError
 from chaintap.sources.base import Source, SourceBatch
 from chaintap.sources.evm.fetch import LogQuery, RangeFetcher
-from chaintap.sources.evm.reorg import (
-    DELETE_OP,
-    INSERT_OP,
-    OP_FIELD,
-    EmittedWindow,
-    Header,
-    with_op,
-)
 from chaintap.sources.jsonrpc import JsonRpcClient, RpcCallError, resolve_rpc_url
 from chaintap.spec.filters import Pushdown, analyze_filter, block_column
 from chaintap.spec.model import BlockRange, SourceSpec
@@ -42,33 +33,13 @@ class EvmRpcSource(Source):
     Endpoint: the source's `rpc_url`, else `CHAINTAP_RPC_<CHAIN>`.
 
     Bounds, all inclusive: the first block is `start_block` or the filter's lower
-    block bound, else 0 for `start_at: earliest`, else the readable head when
-    `open` runs (`latest`, also the default); the last is `end_block`. Block bounds
-    the `filter` implies narrow both. The readable head is the node's head minus
-    the option `confirmations` (default 0): only blocks at least that deep are
-    read, so reorgs shallower than `confirmations` never reach the sinks.
+    block bound, else 0 for `start_at: earliest`, else the node's head when `open`
+    runs (`latest`, also the default); the last is `end_block`. Block bounds the
+    `filter` implies narrow both.
     `open(cursor)` resumes at `cursor + 1`. A bounded source whose end is past the
-    readable head fails at `open`, unless the option `wait_for_head: true` makes it
+    node's head fails at `open`, unless the option `wait_for_head: true` makes it
     wait for the node. A source without an end follows the head, asking the node
     every `poll_interval` seconds (option, default `tuning.EVM_POLL_INTERVAL_S`).
-
-    Following the head (no end), the schema gets a trailing column `_gs_op`
-    (utf8): 'i' on every row read, 'd' on rows retracted after a reorg. Every
-    block within `tuning.EVM_REORG_WINDOW_BLOCKS` of the head is checked to extend
-    the last one emitted (by parent hash), and the node is asked, while waiting
-    for new blocks, whether it still holds the last one. When the chain replaced
-    emitted blocks, the source walks back to the common ancestor and yields one
-    retraction batch: the rows emitted for the orphaned blocks (all columns, so
-    filters and transforms treat them as before) with `_gs_op = 'd'`, `blocks` the
-    orphaned range and `cursor` the ancestor; then it reads the new chain onward.
-    A reorg deeper than the remembered blocks, or a node whose head falls below
-    them (resyncing), deletes nothing: the source warns every
-    `tuning.EVM_HEAD_STALL_LOG_S` and waits until the node holds a remembered
-    block again. Bounded sources keep the plain dataset schema and check nothing.
-
-    Deletes reach a sink only as rows with `_gs_op = 'd'`: a SQL transform must
-    keep the column (`SELECT *`, or list `_gs_op`), and a postgres sink needs a
-    primary key to delete by.
 
     Batches cover `profile.blocks_per_batch` blocks (fewer at the end and at the
     head); `profile.rpc_concurrency` ranges are fetched at once and yielded in
@@ -78,13 +49,6 @@ class EvmRpcSource(Source):
 
     `target` is None when unbounded, and also once nothing is left to read.
     """
-
-    # NOTE: nothing checks that a chain of SQL transforms keeps `_gs_op` from a
-    # source that follows the head. A projection that drops it turns the rows of a
-    # retraction batch into ordinary rows, which an upsert sink writes back instead
-    # of deleting them: the orphaned rows then stay. `chaintap validate` also plans
-    # SQL against the plain dataset schema (runtime/preflight.py), so listing
-    # `_gs_op` by name fails validation while `SELECT *` passes.
 
     def __init__(self, spec: SourceSpec, profile: ResourceProfile) -> None:
         super().__init__(spec, profile)
@@ -111,14 +75,11 @@ class EvmRpcSource(Source):
         self._poll_interval_s = _seconds_option(
             spec, "poll_interval", default=tuning.EVM_POLL_INTERVAL_S
         )
-        self._confirmations = _count_option(spec, "confirmations", default=0)
         self._pushdown = (
             analyze_filter(spec.filter, block_column(spec.dataset))
             if spec.filter
             else Pushdown()
         )
-        self._follows_head = spec.end_block is None and self._pushdown.max_block is None
-        self._window = self._new_window()
 
         self._client: JsonRpcClient | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -129,47 +90,29 @@ class EvmRpcSource(Source):
         self._next = 0  # the first block not yet handed to the pool
         self._emitted = -1  # the last block whose rows were yielded
 
-    @property
-    def schema(self) -> pa.Schema:
-        """The dataset's schema, plus `_gs_op` when following the head."""
-        plain = self.spec.dataset.dataset.schema
-        return plain.append(OP_FIELD) if self._follows_head else plain
-
-    def _new_window(self) -> EmittedWindow:
-        return EmittedWindow(
-            tuning.EVM_REORG_WINDOW_BLOCKS,
-            self.spec.dataset.dataset.schema,
-            block_column(self.spec.dataset),
-        )
-
     def open(self, cursor: int | None) -> None:
         """Connect, read the node's head and plan the range (see the class doc).
 
         Steps: 1. connect and read chain id and head; 2. resolve the inclusive
-        range; 3. refuse a bounded range past the readable head (unless
-        `wait_for_head`); 4. start the fetch pool. What was remembered for reorgs
-        is forgotten.
+        range; 3. refuse a bounded range past the head (unless `wait_for_head`);
+        4. start the fetch pool.
         """
         self.close()
         self._closed.clear()
-        self._window = self._new_window()
         url = resolve_rpc_url(self.spec.chain, self.spec.rpc_url)
         client = self._client = JsonRpcClient(url, chain=self.spec.chain)
         chain_id, self._head = self._chain_id_and_head(client)
 
-        readable = self._readable(self._head)
-        start, self._end = self._plan(readable, cursor)
+        start, self._end = self._plan(self._head, cursor)
         self._next, self._emitted = start, start - 1
         end = self._end
-        past_head = end is not None and start <= end and end > readable
+        past_head = end is not None and start <= end and end > self._head
         if past_head and not self._wait_for_head:
-            deep = f" minus {self._confirmations} confirmations"
             raise TerminalError(
                 f"source {self.name!r}: end block {end} is past the head "
-                f"{self._head}{deep if self._confirmations else ''} of "
-                f"{self.spec.chain} node {client.node}; lower end_block, wait "
-                f"until the node has synced, or set wait_for_head: true to wait "
-                f"for it"
+                f"{self._head} of {self.spec.chain} node {client.node}; lower "
+                f"end_block, wait until the node has synced, or set "
+                f"wait_for_head: true to wait for it"
             )
 
         self._fetcher = RangeFetcher(
@@ -183,11 +126,7 @@ class EvmRpcSource(Source):
             thread_name_prefix=f"chaintap-{self.name}",
         )
         if self._end is None:
-            reading = (
-                f"blocks {start}.. following the head ({self._confirmations} "
-                f"confirmations, reorgs retracted up to {self._window.size} "
-                f"blocks deep)"
-            )
+            reading = f"blocks {start}.. following the head"
         elif start > self._end:
             reading = f"nothing: the cursor is at the end block {self._end}"
         else:
@@ -266,51 +205,34 @@ class EvmRpcSource(Source):
         self, pool: ThreadPoolExecutor, fetcher: RangeFetcher
     ) -> Iterator[SourceBatch]:
         window = max(1, self.profile.rpc_concurrency)
-        in_flight: deque[tuple[BlockRange, Future[_Fetched]]] = deque()
+        in_flight: deque[tuple[BlockRange, Future[tuple[pa.Table, float]]]] = deque()
+        head = self._head
 
         while not self._closed.is_set():
-            # 1. Keep `window` ranges in flight, as far as the readable head allows.
-            while len(in_flight) < window and (blocks := self._next_range()):
-                linked = self._checks(blocks)
-                in_flight.append((blocks, pool.submit(_timed, fetcher, blocks, linked)))
+            # 1. Keep `window` ranges in flight, as far as the node's head allows.
+            while len(in_flight) < window and (blocks := self._next_range(head)):
+                in_flight.append((blocks, pool.submit(_timed, fetcher, blocks)))
 
-            # 2. Hand out the oldest range once fetched, so batches leave in order,
-            # unless it does not extend what was emitted: then retract a reorg.
+            # 2. Hand out the oldest range once fetched, so batches leave in order.
             if in_flight:
                 blocks, future = in_flight.popleft()
-                fetched = future.result()
-                headers = fetched.headers
-                if headers is None or self._window.links(headers[0]):
-                    yield self._batch(blocks, fetched)
-                    continue
-                in_flight.clear()  # fetched on top of the block that was replaced
-                self._next = self._emitted + 1
-                if (retraction := self._retract()) is not None:
-                    yield retraction
+                yield self._batch(blocks, *future.result())
                 continue
 
             # 3. Nothing in flight: either the end is reached or the head must move.
             if self._end is not None and self._next > self._end:
                 return
-            polled = self._await_head(self._next)
-            if polled is None:
+            # Reorgs are not handled yet: a block emitted near the head is never
+            # revisited, so if the chain replaces it the rows of the orphaned
+            # block stay downstream. Needs parent-hash tracking or a finality lag.
+            waited = self._await_head(self._next)
+            if waited is None:
                 return
-            if polled == _REORG and (retraction := self._retract()) is not None:
-                yield retraction
+            head = waited
 
-    def _readable(self, head: int) -> int:
-        """The last block deep enough to read at node head `head`."""
-        return head - self._confirmations
-
-    def _checks(self, blocks: BlockRange) -> bool:
-        """Whether `blocks` are close enough to the head to be checked for reorgs."""
-        return self._follows_head and blocks.end > self._head - self._window.size
-
-    def _next_range(self) -> BlockRange | None:
-        """The next range to fetch, up to the end and the readable head, or None."""
-        last = self._readable(self._head)
-        if self._end is not None:
-            last = min(self._end, last)
+    def _next_range(self, head: int) -> BlockRange | None:
+        """The next range to fetch, up to the end and the head; None when none."""
+        last = head if self._end is None else min(self._end, head)
         if self._next > last:
             return None
         blocks = BlockRange(
@@ -319,196 +241,40 @@ class EvmRpcSource(Source):
         self._next = blocks.end + 1
         return blocks
 
-    def _batch(self, blocks: BlockRange, fetched: _Fetched) -> SourceBatch:
-        """The batch of one fetched range; remembered for reorgs when following."""
+    def _batch(
+        self, blocks: BlockRange, table: pa.Table, seconds: float
+    ) -> SourceBatch:
         self._emitted = blocks.end
-        table = fetched.table
-        if self._follows_head:
-            if fetched.headers is None:
-                self._window.forget()  # settled: too deep for any reorg we retract
-            else:
-                self._window.record(blocks, fetched.headers, table)
-            table = with_op(table, INSERT_OP)
         log.info(
             "source %s: blocks %s, %d rows in %.2fs",
             self.name,
             blocks,
             table.num_rows,
-            fetched.seconds,
+            seconds,
             extra={"source": self.name, "blocks": str(blocks)},
         )
         return SourceBatch(table, blocks)
 
-    def _await_head(self, block: int) -> str | None:
-        """Poll until the readable head reaches `block`; None once closed.
-
-        Returns `_MOVED` when it did (`self._head` is the new head). Following the
-        head, each poll also asks whether the node still holds the last block
-        emitted, and returns `_REORG` when it does not. A node whose head is below
-        every remembered block is waited for, with a warning every
-        `tuning.EVM_HEAD_STALL_LOG_S`.
-        """
+    def _await_head(self, block: int) -> int | None:
+        """Poll until the node's head reaches `block`; None once closed."""
         client = self._client
         announced = False
-        behind = _Stall()
         while client is not None and not self._closed.is_set():
-            self._head = _read_head(client)
-            if self._readable(self._head) >= block:
-                return _MOVED
-            state = self._probe(client) if self._follows_head else _SAME
-            if state == _REORG:
-                return _REORG
-            if state == _BEHIND:
-                self._warn_behind(behind, client)
-            elif behind.since is not None:
-                log.info(
-                    "source %s: node %s is back at head %d after %.0fs below the "
-                    "remembered blocks",
-                    self.name,
-                    client.node,
-                    self._head,
-                    behind.seconds(),
-                )
-                behind = _Stall()
+            head = _read_head(client)
+            if head >= block:
+                return head
             if self._end is not None and not announced:
                 log.info(
                     "source %s: waiting for node %s to reach block %d (head %d)",
                     self.name,
                     client.node,
-                    block + self._confirmations,
-                    self._head,
+                    block,
+                    head,
                 )
                 announced = True
             if self._closed.wait(self._poll_interval_s):
                 break
         return None
-
-    def _probe(self, client: JsonRpcClient) -> str:
-        """Whether the node, at `self._head`, still holds the last emitted block.
-
-        `_SAME` when it does (or when nothing is remembered, or the node has no
-        answer yet), `_REORG` when its block there has another hash, `_BEHIND`
-        when its head is below every remembered block.
-        """
-        window = self._window
-        if window.last is None:
-            return _SAME
-        number = min(self._head, window.last)
-        known = window.hash_of(number)
-        if known is None:
-            return _BEHIND
-        try:
-            answer = client.call("eth_getBlockByNumber", [hex(number), False])
-            found = Header.of(answer) if isinstance(answer, dict) else None
-        except (RpcCallError, KeyError, TypeError, ValueError) as err:
-            log.debug("source %s: no header of block %d: %s", self.name, number, err)
-            return _SAME
-        return _SAME if found is None or found.hash == known else _REORG
-
-    def _warn_behind(self, stall: _Stall, client: JsonRpcClient) -> None:
-        if not stall.due():
-            return
-        log.warning(
-            "source %s: node %s is at head %d, below the blocks %d..%d this source "
-            "remembers (for %.0fs; resyncing, or another backend behind a load "
-            "balancer); waiting for it to catch up, nothing is retracted",
-            self.name,
-            client.node,
-            self._head,
-            (self._window.base or 0) + 1,
-            self._window.last,
-            stall.seconds(),
-        )
-
-    def _retract(self) -> SourceBatch | None:
-        """The retraction batch for emitted blocks the node's chain no longer holds.
-
-        Steps: 1. walk back from the last emitted block, asking the node for its
-        blocks by number, to the highest remembered one it still holds (the common
-        ancestor); 2. while there is none (a reorg deeper than the window, or the
-        node below it), warn every `tuning.EVM_HEAD_STALL_LOG_S` and walk again at
-        each poll, deleting nothing; 3. forget the blocks above the ancestor and
-        return their rows with `_gs_op = 'd'`, `cursor` at the ancestor.
-        None once closed, or when the node holds every emitted block after all.
-        """
-        window, stall, client = self._window, _Stall(), self._client
-        ancestor = None
-        while client is not None and not self._closed.is_set():
-            self._head = _read_head(client)
-            ancestor = self._common_ancestor(client)
-            if ancestor is not None:
-                break
-            if stall.due():
-                self._warn_deep(client, stall)
-            if self._closed.wait(self._poll_interval_s):
-                break
-        last = window.last
-        if ancestor is None or last is None or ancestor == last:
-            return None
-
-        rows = window.retract(ancestor)
-        self._emitted, self._next = ancestor, ancestor + 1
-        log.warning(
-            "source %s: reorg on %s node %s: blocks %d..%d were replaced; "
-            "retracting their %d rows, back to block %d (the common ancestor)",
-            self.name,
-            self.spec.chain,
-            client.node if client else "?",
-            ancestor + 1,
-            last,
-            rows.num_rows,
-            ancestor,
-            extra={"source": self.name, "blocks": f"{ancestor + 1}..{last}"},
-        )
-        return SourceBatch(
-            with_op(rows, DELETE_OP), BlockRange(ancestor + 1, last), cursor=ancestor
-        )
-
-    def _common_ancestor(self, client: JsonRpcClient) -> int | None:
-        """The highest remembered block the node holds, walking back by chunks."""
-        window = self._window
-        if window.base is None or window.last is None:
-            return None
-        number = min(self._head, window.last)
-        chunk = max(1, self.profile.rpc_batch_size)
-        while number >= window.base:
-            numbers = range(max(window.base, number - chunk + 1), number + 1)
-            answers = client.batch(
-                [("eth_getBlockByNumber", [hex(n), False]) for n in numbers]
-            )
-            canonical = {
-                n: str(a.get("hash")).lower() if isinstance(a, dict) else None
-                for n, a in zip(numbers, answers, strict=True)
-            }
-            ancestor = window.common_ancestor(canonical)
-            if ancestor is not None:
-                return ancestor
-            number = numbers.start - 1
-        return None
-
-    def _warn_deep(self, client: JsonRpcClient, stall: _Stall) -> None:
-        window = self._window
-        base, last = window.base or 0, window.last or 0
-        if self._head < base:
-            self._warn_behind(stall, client)
-            return
-        log.warning(
-            "source %s: %s node %s holds none of the blocks %d..%d this source "
-            "emitted (for %.0fs): a reorg deeper than the %d blocks it remembers. "
-            "Nothing is retracted and reading waits for the node to hold one of "
-            "them again. If the node's chain is right, rows of blocks up to %d in "
-            "the sinks may be of the orphaned chain: delete them and run again from "
-            "below block %d with --clear-state",
-            self.name,
-            self.spec.chain,
-            client.node,
-            base,
-            last,
-            stall.seconds(),
-            window.size,
-            last,
-            base,
-        )
 
     def _chain_id_and_head(self, client: JsonRpcClient) -> tuple[int, int]:
         answers = client.batch([("eth_chainId", []), ("eth_blockNumber", [])])
@@ -539,48 +305,10 @@ class EvmRpcSource(Source):
         self._fetcher = None
 
 
-# What a poll of the head found (see `EvmRpcSource._await_head` and `_probe`).
-_MOVED = "moved"
-_SAME = "same"
-_REORG = "reorg"
-_BEHIND = "behind"
-
-
-@dataclass(frozen=True)
-class _Fetched:
-    """One fetched range: its rows, its headers when checked for reorgs, the time."""
-
-    table: pa.Table
-    headers: list[Header] | None
-    seconds: float
-
-
-def _timed(fetcher: RangeFetcher, blocks: BlockRange, linked: bool) -> _Fetched:
+def _timed(fetcher: RangeFetcher, blocks: BlockRange) -> tuple[pa.Table, float]:
     started = time.monotonic()
-    if linked:
-        table, headers = fetcher.fetch_linked(blocks)
-        return _Fetched(table, headers, time.monotonic() - started)
-    return _Fetched(fetcher.fetch(blocks), None, time.monotonic() - started)
-
-
-class _Stall:
-    """A repeated warning: due at the first call, then every EVM_HEAD_STALL_LOG_S."""
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-        self._next_at = 0.0
-
-    def due(self) -> bool:
-        now = time.monotonic()
-        if self.since is None:
-            self.since = now
-        if now < self._next_at:
-            return False
-        self._next_at = now + tuning.EVM_HEAD_STALL_LOG_S
-        return True
-
-    def seconds(self) -> float:
-        return 0.0 if self.since is None else time.monotonic() - self.since
+    table = fetcher.fetch(blocks)
+    return table, time.monotonic() - started
 
 
 def _read_head(client: JsonRpcClient) -> int:
@@ -598,13 +326,6 @@ def _bool_option(spec: SourceSpec, key: str, *, default: bool) -> bool:
     value: Any = spec.options.get(key, default)
     if not isinstance(value, bool):
         raise ConfigError(f"source {spec.name!r}: {key} must be true or false")
-    return value
-
-
-def _count_option(spec: SourceSpec, key: str, *, default: int) -> int:
-    value: Any = spec.options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"source {spec.name!r}: {key} must be a whole number >= 0")
     return value
 
 
