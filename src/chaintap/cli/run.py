@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from contextlib import nullcontext
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -15,6 +16,7 @@ from chaintap.cli import output
 from chaintap.cli.progress import BarReporter
 from chaintap.runtime.partitions import can_partition, run_partitioned
 from chaintap.runtime.runner import ALREADY_FINISHED, RunSummary, run_pipeline
+from chaintap.runtime.telemetry import Telemetry
 from chaintap.spec.loader import PipelineInvalid, load_pipeline
 
 
@@ -32,6 +34,13 @@ from chaintap.spec.loader import PipelineInvalid, load_pipeline
     help="Worker processes for a job's backfill (default: from resource_size).",
 )
 @click.option(
+    "--telemetry-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    hidden=True,
+    help="Keep status.json and inspect samples here (set by the control plane).",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar (default: on when stderr is a terminal).",
@@ -42,6 +51,7 @@ def run(
     file: str,
     clear_state: bool,
     workers: int | None,
+    telemetry_dir: str | None,
     progress: bool | None,
 ) -> None:
     """Run the pipeline in FILE in the foreground.
@@ -77,7 +87,13 @@ def run(
     reporter = BarReporter() if show_bar else None
     with reporter or nullcontext():
         summary = run_pipeline(
-            spec, clear_state=clear_state, reporter=reporter, stop=stop
+            spec,
+            clear_state=clear_state,
+            reporter=reporter,
+            stop=stop,
+            telemetry=(
+                Telemetry(Path(telemetry_dir), spec.name) if telemetry_dir else None
+            ),
         )
     _finish(spec.name, spec.job, summary, stop)
 

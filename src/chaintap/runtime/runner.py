@@ -30,6 +30,7 @@ from typing import Protocol
 
 from chaintap.errors import ChaintapError, NodeError
 from chaintap.runtime.graph import PipelineGraph
+from chaintap.runtime.telemetry import Telemetry
 from chaintap.sources.base import SourceBatch
 from chaintap.spec.model import BlockRange, PipelineSpec
 from chaintap.state.checkpoints import CheckpointStore
@@ -107,18 +108,27 @@ def run_pipeline(
     reporter: Reporter | None = None,
     stop: threading.Event | None = None,
     graph: PipelineGraph | None = None,
+    telemetry: Telemetry | None = None,
 ) -> RunSummary:
     """Run `spec` until its bounded sources are done (job) or `stop` is set.
 
     Raises `NodeError` naming pipeline, node and block range when a node fails;
     checkpoints then stay at the last batch every sink flushed. `graph` replaces the
-    nodes built from `spec` (tests pass in-memory nodes).
+    nodes built from `spec` (tests pass in-memory nodes); `telemetry` receives the
+    run's counters (see `chaintap.runtime.telemetry`).
     """
     store = CheckpointStore(home / "state.db" if home else None)
     try:
         run = PipelineRun(spec, store, reporter, stop or threading.Event())
+        run.telemetry = telemetry
         return run.execute(clear_state, graph)
+    except ChaintapError as err:
+        if telemetry is not None:
+            telemetry.failed(str(err))
+        raise
     finally:
+        if telemetry is not None:
+            telemetry.write()
         store.close()
 
 
@@ -138,6 +148,7 @@ class PipelineRun:
         self.reporter = reporter
         self.stop = stop
         self.partition = partition
+        self.telemetry: Telemetry | None = None
         self.summary = RunSummary(spec.name, source_names=tuple(spec.sources))
         self.summary.rows_by_node = dict.fromkeys(
             [*spec.sources, *spec.transforms, *spec.sinks], 0
@@ -267,8 +278,11 @@ class PipelineRun:
                 graph.sinks[sink_name].write_batch(table, batch.blocks)
             self.summary.rows_by_node[sink_name] += table.num_rows
         for sink_name in targets:
+            flush_started = time.monotonic()
             with self._sink_failure(sink_name, batch.blocks):
                 graph.sinks[sink_name].flush()
+            if self.telemetry is not None:
+                self.telemetry.flushed(sink_name, time.monotonic() - flush_started)
 
         self.store.commit(
             self.spec.name, source, batch.next_cursor, partition=self.partition
@@ -286,6 +300,11 @@ class PipelineRun:
         )
         if self.reporter is not None:
             self.reporter.batch_done(source, batch.blocks, batch.records.num_rows)
+        if self.telemetry is not None:
+            head = graph.sources[source].head
+            self.telemetry.batch_done(
+                source, batch.blocks, batch.next_cursor, head, outputs
+            )
 
     @contextmanager
     def _sink_failure(self, sink_name: str, blocks: BlockRange) -> Iterator[None]:

@@ -72,6 +72,11 @@ class Source(ABC):
     def target(self) -> BlockRange | None:
         """After `open`: the inclusive range still to read, None when unbounded."""
 
+    @property
+    def head(self) -> int | None:
+        """The chain head the source last saw, None when it does not know one."""
+        return None
+
     def request_stop(self) -> None:  # noqa: B027 - optional hook
         """Ask a running `read()` to end at its next wait (thread-safe).
 
