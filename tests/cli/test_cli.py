@@ -121,3 +121,29 @@ def test_secrets_are_owner_only_and_listed_without_values(
     assert again.exit_code == 4
     assert runner.invoke(cli, ["secret", "delete", "DEMO"]).exit_code == 0
     assert runner.invoke(cli, ["secret", "reveal", "DEMO"]).exit_code == 3
+
+
+def test_validate_checks_filters_sink_keys_and_secrets(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    text = VALID.replace(
+        "    end_block: 16899757\n",
+        "    end_block: 16899757\n    filter: blok = 3\n",
+    ) + (
+        "  db:\n"
+        "    type: postgres\n"
+        "    from: transfers\n"
+        "    table: t\n"
+        "    primary_key: nope\n"
+        "    secret_name: DEMO\n"
+    )
+    result = runner.invoke(cli, ["validate", _file(tmp_path, text)])
+
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert any("sources.logs.filter:" in x and "blok" in x for x in lines)
+    assert any("sinks.db.primary_key: nope is not a column" in x for x in lines)
+    assert any(
+        "sinks.db.secret_name:" in x and "CHAINTAP_SECRET_DEMO" in x for x in lines
+    )
+    assert "3 problem(s); nothing was run" in result.output

@@ -10,7 +10,7 @@ import click
 
 from chaintap.cli import output
 from chaintap.cli.remote import connected, control_command
-from chaintap.runtime.preflight import plan_schemas
+from chaintap.runtime.preflight import preflight
 from chaintap.spec.loader import PipelineInvalid, load_pipeline
 
 
@@ -33,10 +33,10 @@ def apply(file: str) -> None:
             output.err(problem.format(file))
         output.err(f"{file}: {len(invalid.problems)} problem(s); nothing was applied")
         sys.exit(output.EXIT_INVALID)
-    _, plan_problems = plan_schemas(spec)
+    plan_problems = preflight(spec)
     if plan_problems:
-        for message in plan_problems:
-            output.err(f"{file}: {message}")
+        for problem in plan_problems:
+            output.err(problem.format(file))
         output.err(f"{file}: {len(plan_problems)} problem(s); nothing was applied")
         sys.exit(output.EXIT_INVALID)
 

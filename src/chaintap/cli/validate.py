@@ -7,7 +7,7 @@ import sys
 import click
 
 from chaintap.cli import output
-from chaintap.runtime.preflight import plan_schemas
+from chaintap.runtime.preflight import preflight
 from chaintap.spec.loader import PipelineInvalid, load_pipeline
 
 
@@ -23,7 +23,7 @@ def validate(file: str) -> None:
         output.err(f"{file}: {len(invalid.problems)} problem(s); nothing was run")
         sys.exit(output.EXIT_INVALID)
 
-    _, problems = plan_schemas(spec)
+    problems = preflight(spec)
     if problems:
         for problem in problems:
             output.err(problem.format(file))

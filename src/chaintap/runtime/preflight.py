@@ -1,7 +1,8 @@
-"""Checks that need the SQL engine but no data: plan every transform.
+"""Checks that need the SQL engine or the environment but no data.
 
-Used by `chaintap validate` so SQL that names an unknown column or function fails
-before anything connects to a node or a database.
+`chaintap validate` runs these after the file itself is valid, so a filter or SQL
+that names an unknown column, a sink key the rows do not carry, or a secret that
+is not set fails before anything connects to a node or a database.
 """
 
 from __future__ import annotations
@@ -9,17 +10,33 @@ from __future__ import annotations
 import pyarrow as pa
 
 from chaintap.errors import ConfigError
-from chaintap.spec.model import PipelineSpec
+from chaintap.spec.model import PipelineSpec, SinkSpec
 from chaintap.spec.problems import Problem
+from chaintap.state.secrets import resolve_secret
+from chaintap.transforms.filter import RowFilter
 from chaintap.transforms.registry import build_transform
 
 
+def preflight(spec: PipelineSpec) -> list[Problem]:
+    """Every problem found by planning filters and SQL and checking the sinks."""
+    schemas, problems = plan_schemas(spec)
+    return problems + check_sinks(spec, schemas)
+
+
 def plan_schemas(spec: PipelineSpec) -> tuple[dict[str, pa.Schema], list[Problem]]:
-    """Output schema of every node, and one problem per transform that cannot plan."""
-    schemas: dict[str, pa.Schema] = {
-        name: source.dataset.dataset.schema for name, source in spec.sources.items()
-    }
+    """Output schema of every node, and a problem per filter or SQL that cannot plan."""
+    schemas: dict[str, pa.Schema] = {}
     problems: list[Problem] = []
+    for name, source in spec.sources.items():
+        schemas[name] = source.dataset.dataset.schema
+        if source.filter:
+            try:
+                RowFilter(source.filter, schemas[name], name)
+            except ConfigError as err:
+                problems.append(
+                    Problem(f"sources.{name}.filter", source.line, str(err), None)
+                )
+
     for name in spec.transform_order:
         transform_spec = spec.transforms[name]
         if any(i not in schemas for i in transform_spec.inputs):
@@ -37,3 +54,39 @@ def plan_schemas(spec: PipelineSpec) -> tuple[dict[str, pa.Schema], list[Problem
         finally:
             transform.close()
     return schemas, problems
+
+
+def check_sinks(spec: PipelineSpec, schemas: dict[str, pa.Schema]) -> list[Problem]:
+    """Primary key columns the rows lack, and secrets that are not set."""
+    problems: list[Problem] = []
+    for name, sink in spec.sinks.items():
+        schema = schemas.get(sink.from_)
+        missing = [c for c in _key_columns(sink) if schema and c not in schema.names]
+        if schema is not None and missing:
+            problems.append(
+                Problem(
+                    f"sinks.{name}.primary_key",
+                    sink.line,
+                    f"{', '.join(missing)} is not a column of the rows of "
+                    f"{sink.from_!r}",
+                    "columns: " + ", ".join(schema.names),
+                )
+            )
+        secret = sink.options.get("secret_name")
+        if isinstance(secret, str) and secret:
+            try:
+                resolve_secret(secret)
+            except ConfigError as err:
+                problems.append(
+                    Problem(f"sinks.{name}.secret_name", sink.line, str(err), None)
+                )
+    return problems
+
+
+def _key_columns(sink: SinkSpec) -> list[str]:
+    key = sink.primary_key or sink.options.get("primary_key")
+    if isinstance(key, list | tuple):
+        return [str(k).strip() for k in key]
+    if isinstance(key, str):
+        return [k.strip() for k in key.split(",") if k.strip()]
+    return []
