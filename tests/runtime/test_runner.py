@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -200,3 +201,25 @@ def test_a_retraction_batch_moves_the_checkpoint_back(tmp_path: Path) -> None:
 
     assert _cursor(tmp_path, "src") == 109
     assert [b for _, b in sink.flushed][-1] == BlockRange(110, 119)
+
+
+def test_a_finished_job_whose_file_changed_says_so(tmp_path: Path) -> None:
+    spec = _spec(["src"], {"out": "src"})
+    _run(
+        spec,
+        tmp_path,
+        {"src": MemorySource(spec.sources["src"], _batches(100, 2))},
+        {"out": MemorySink(spec.sinks["out"])},
+    )
+    longer = replace(spec, sources={"src": replace(spec.sources["src"], end_block=299)})
+
+    summary = _run(
+        longer,
+        tmp_path,
+        {"src": MemorySource(longer.sources["src"], _batches(100, 2))},
+        {"out": MemorySink(longer.sinks["out"])},
+    )
+
+    assert summary.outcome == ALREADY_FINISHED
+    assert "with a different pipeline file" in (summary.message or "")
+    assert "--clear-state" in (summary.message or "")

@@ -42,6 +42,7 @@ from chaintap.runtime.runner import (
     STOPPED,
     PipelineRun,
     RunSummary,
+    finished_message,
     spec_fingerprint,
 )
 from chaintap.spec.model import BlockRange, PipelineSpec
@@ -137,12 +138,10 @@ class _Partitioned:
         if clear_state:
             removed = self.store.clear(name)
             log.warning("pipeline %s: cleared %d checkpoint(s)", name, removed)
-        if self.store.finished(name) is not None:
+        finished = self.store.finished(name)
+        if finished is not None:
             self.summary.outcome = ALREADY_FINISHED
-            self.summary.message = (
-                f"job {name!r} already finished; nothing to do (run with "
-                f"--clear-state to run it again)"
-            )
+            self.summary.message = finished_message(self.spec, *finished)
             return self.summary
         started = time.monotonic()
 

@@ -100,6 +100,22 @@ def spec_fingerprint(spec: PipelineSpec) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def finished_message(spec: PipelineSpec, fingerprint: str, at: float) -> str:
+    """Why a finished job does nothing, and what changed if its file did."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+    if fingerprint != spec_fingerprint(spec):
+        return (
+            f"job {spec.name!r} finished at {when} with a different pipeline file "
+            f"(its sources, SQL or sinks changed since); nothing was run. Run with "
+            f"--clear-state to run the new file from its start, or give the job a "
+            f"new name"
+        )
+    return (
+        f"job {spec.name!r} already finished at {when}; nothing to do (run with "
+        f"--clear-state to run it again)"
+    )
+
+
 def run_pipeline(
     spec: PipelineSpec,
     *,
@@ -163,11 +179,7 @@ class PipelineRun:
         finished = None if self.partition else self.store.finished(name)
         if self.spec.job and finished is not None:
             self.summary.outcome = ALREADY_FINISHED
-            self.summary.message = (
-                f"job {name!r} already finished at "
-                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(finished[1]))}; "
-                f"nothing to do (run with --clear-state to run it again)"
-            )
+            self.summary.message = finished_message(self.spec, *finished)
             return self.summary
 
         started = time.monotonic()
