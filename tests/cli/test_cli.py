@@ -147,3 +147,20 @@ def test_validate_checks_filters_sink_keys_and_secrets(
         "sinks.db.secret_name:" in x and "CHAINTAP_SECRET_DEMO" in x for x in lines
     )
     assert "3 problem(s); nothing was run" in result.output
+
+
+def test_secret_names_are_case_insensitive_and_values_not_empty(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (
+        runner.invoke(cli, ["secret", "create", "my_db", "--value", "x"]).exit_code == 0
+    )
+    assert runner.invoke(cli, ["secret", "reveal", "MY_DB"]).output.strip() == "x"
+    assert runner.invoke(cli, ["secret", "list"]).output.split() == ["MY_DB"]
+
+    empty = runner.invoke(cli, ["secret", "create", "OTHER", "--value", " "])
+    assert empty.exit_code == 2
+    assert "would be empty" in empty.output
+    hyphen = runner.invoke(cli, ["secret", "create", "my-db", "--value", "x"])
+    assert hyphen.exit_code == 2
+    assert "CHAINTAP_SECRET_<NAME>" in hyphen.output

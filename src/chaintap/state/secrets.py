@@ -17,7 +17,10 @@ from pathlib import Path
 from chaintap.errors import ConfigError
 from chaintap.state.home import chaintap_home
 
-SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
+# Names are case-insensitive and stored upper-case, like the environment variable
+# CHAINTAP_SECRET_<NAME> they can also come from, so only what a variable name
+# can hold is allowed.
+SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 
 
 class SecretStr:
@@ -38,8 +41,13 @@ class SecretStr:
         return "**********"
 
 
+def canonical(name: str) -> str:
+    """The stored form of a secret name: upper-case."""
+    return name.upper()
+
+
 def env_var_for(name: str) -> str:
-    return "CHAINTAP_SECRET_" + name.upper().replace("-", "_")
+    return "CHAINTAP_SECRET_" + canonical(name)
 
 
 class SecretStore:
@@ -69,23 +77,26 @@ class SecretStore:
         return sorted(self._load())
 
     def get(self, name: str) -> SecretStr | None:
-        value = self._load().get(name)
+        value = self._load().get(canonical(name))
         return None if value is None else SecretStr(value)
 
     def put(self, name: str, value: str) -> None:
         if not SECRET_NAME.match(name):
             raise ConfigError(
-                f"secret name {name!r} is invalid: use letters, digits, _ and -"
+                f"secret name {name!r} is invalid: use letters, digits and _ "
+                f"(it is also the variable CHAINTAP_SECRET_<NAME>)"
             )
+        if not value.strip():
+            raise ConfigError(f"secret {name!r} would be empty; give it a value")
         data = self._load()
-        data[name] = value
+        data[canonical(name)] = value
         self._save(data)
 
     def delete(self, name: str) -> bool:
         data = self._load()
-        if name not in data:
+        if canonical(name) not in data:
             return False
-        del data[name]
+        del data[canonical(name)]
         self._save(data)
         return True
 
