@@ -43,7 +43,7 @@ class NodeError(TerminalError):
         where = f"pipeline {pipeline!r}, node {node!r}"
         if block_range is not None:
             where += f", blocks {block_range[0]}..{block_range[1]}"
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where}: {_without_location(message, pipeline, node)}")
         self.pipeline = pipeline
         self.node = node
         self.message = message
@@ -55,3 +55,11 @@ class NodeError(TerminalError):
             type(self),
             (self.pipeline, self.node, self.message, self.block_range),
         )
+
+
+def _without_location(message: str, pipeline: str, node: str) -> str:
+    """`message` without the pipeline and node names a connector already put first."""
+    message = message.removeprefix(f"pipeline {pipeline!r}, ")
+    for kind in ("source", "transform", "sink"):
+        message = message.removeprefix(f"{kind} {node!r}: ")
+    return message

@@ -161,6 +161,8 @@ def test_secret_names_are_case_insensitive_and_values_not_empty(
     empty = runner.invoke(cli, ["secret", "create", "OTHER", "--value", " "])
     assert empty.exit_code == 2
     assert "would be empty" in empty.output
-    hyphen = runner.invoke(cli, ["secret", "create", "my-db", "--value", "x"])
-    assert hyphen.exit_code == 2
-    assert "CHAINTAP_SECRET_<NAME>" in hyphen.output
+    hyphen = runner.invoke(cli, ["secret", "create", "my-db", "--value", "y"])
+    assert hyphen.exit_code == 4  # the same secret as MY_DB
+    spaced = runner.invoke(cli, ["secret", "create", "my db", "--value", "x"])
+    assert spaced.exit_code == 2
+    assert "CHAINTAP_SECRET_<NAME>" in spaced.output

@@ -17,10 +17,9 @@ from pathlib import Path
 from chaintap.errors import ConfigError
 from chaintap.state.home import chaintap_home
 
-# Names are case-insensitive and stored upper-case, like the environment variable
-# CHAINTAP_SECRET_<NAME> they can also come from, so only what a variable name
-# can hold is allowed.
-SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+# Names are case-insensitive and `-` equals `_`: a name is stored in the form of
+# the environment variable CHAINTAP_SECRET_<NAME> it can also come from.
+SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 
 
 class SecretStr:
@@ -42,8 +41,8 @@ class SecretStr:
 
 
 def canonical(name: str) -> str:
-    """The stored form of a secret name: upper-case."""
-    return name.upper()
+    """The stored form of a secret name: upper-case, `-` as `_`."""
+    return name.upper().replace("-", "_")
 
 
 def env_var_for(name: str) -> str:
@@ -83,7 +82,7 @@ class SecretStore:
     def put(self, name: str, value: str) -> None:
         if not SECRET_NAME.match(name):
             raise ConfigError(
-                f"secret name {name!r} is invalid: use letters, digits and _ "
+                f"secret name {name!r} is invalid: use letters, digits, _ and - "
                 f"(it is also the variable CHAINTAP_SECRET_<NAME>)"
             )
         if not value.strip():

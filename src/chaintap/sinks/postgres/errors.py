@@ -112,15 +112,15 @@ def is_transient(err: BaseException) -> bool:
 
 def map_error(err: psycopg.Error, target: Target, doing: str) -> ChaintapError:
     """The chaintap error for a psycopg error raised while `doing` (a verb phrase)."""
-    detail = target.mask(" ".join(str(err).split()))
+    detail = target.mask(" ".join(str(err).split())).rstrip(" .")
     code = f" [SQLSTATE {err.sqlstate}]" if err.sqlstate else ""
     head = f"{target}: {doing} failed: {detail}{code}"
 
     if is_transient(err):
         return PostgresUnavailable(
-            f"{head}. Nothing of this flush was committed; it is retried, or the run "
-            f"resumes from its last checkpoint once {target.host}:{target.port} "
-            f"accepts connections again"
+            f"{head}. Nothing of this flush was committed; rerun once "
+            f"{target.host}:{target.port} accepts connections again and the run "
+            f"resumes from its last checkpoint"
         )
     return PostgresSinkError(f"{head}. {_remedy(err, target)}")
 
