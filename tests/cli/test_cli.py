@@ -166,3 +166,24 @@ def test_secret_names_are_case_insensitive_and_values_not_empty(
     spaced = runner.invoke(cli, ["secret", "create", "my db", "--value", "x"])
     assert spaced.exit_code == 2
     assert "CHAINTAP_SECRET_<NAME>" in spaced.output
+
+
+@pytest.mark.parametrize("verb", ["validate", "run"])
+def test_a_missing_file_is_not_found(
+    runner: CliRunner, tmp_path: Path, verb: str
+) -> None:
+    result = runner.invoke(cli, [verb, str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 3
+    assert "no such pipeline file" in result.output
+
+
+def test_run_checks_secrets_before_connecting(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    text = VALID + (
+        "  db:\n    type: postgres\n    from: transfers\n    table: t\n"
+        "    primary_key: id\n    secret_name: NOT_SET_ANYWHERE\n"
+    )
+    result = runner.invoke(cli, ["run", _file(tmp_path, text)])
+    assert result.exit_code == 2
+    assert "CHAINTAP_SECRET_NOT_SET_ANYWHERE" in result.output

@@ -99,8 +99,8 @@ def test_job_backfills_exact_rows_and_rerun_does_nothing(
     assert first.returncode == 0, first.stderr
     rows = query(pg_url, SELECT_ROWS.format(table="transfers"))
     assert rows == _expected(erc20_workload)
-    assert "succeeded" in first.stdout
-    assert f"{len(rows):,} rows" in first.stdout
+    assert "succeeded" in first.stderr
+    assert f"{len(rows):,} rows" in first.stderr
 
     # The intended transfers (what was sent), not only what receipts reported.
     sent = sorted((t.sender, t.recipient, t.amount) for t in erc20_workload.intended)
@@ -110,7 +110,7 @@ def test_job_backfills_exact_rows_and_rerun_does_nothing(
 
     again = env_for.run("run", str(file))
     assert again.returncode == 0, again.stderr
-    assert "already finished" in again.stdout
+    assert "already finished" in again.stderr
     assert query(pg_url, SELECT_ROWS.format(table="transfers")) == rows
 
     cleared = env_for.run("run", str(file), "--clear-state")

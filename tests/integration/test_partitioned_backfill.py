@@ -102,12 +102,12 @@ def test_two_workers_equal_a_sequential_run(
     assert _table(pg_url, "par") == _table(pg_url, "seq")
     assert len(_table(pg_url, "par")) == erc20_workload.transfer_count
     assert _files(tmp_path / "par") == _files(tmp_path / "seq")
-    assert f"{erc20_workload.transfer_count:,} rows" in parallel.stdout
+    assert f"{erc20_workload.transfer_count:,} rows" in parallel.stderr
 
     again = cli.run(
         "run", str(_file(tmp_path, "par", erc20_workload)), "--workers", "2"
     )
-    assert "already finished" in again.stdout
+    assert "already finished" in again.stderr
 
 
 def test_a_killed_partitioned_run_redoes_only_unfinished_partitions(

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
 
 from chaintap.cli import output
+from chaintap.cli.pipeline_file import load_or_exit
 from chaintap.cli.remote import connected, control_command
-from chaintap.runtime.preflight import preflight
-from chaintap.spec.loader import PipelineInvalid, load_pipeline
 
 
 @click.command()
@@ -26,19 +24,7 @@ def apply(file: str) -> None:
     pipeline cannot switch between job and deployment. Relative paths in FILE
     resolve from the current directory, as with `chaintap run`.
     """
-    try:
-        spec = load_pipeline(file)
-    except PipelineInvalid as invalid:
-        for problem in invalid.problems:
-            output.err(problem.format(file))
-        output.err(f"{file}: {len(invalid.problems)} problem(s); nothing was applied")
-        sys.exit(output.EXIT_INVALID)
-    plan_problems = preflight(spec)
-    if plan_problems:
-        for problem in plan_problems:
-            output.err(problem.format(file))
-        output.err(f"{file}: {len(plan_problems)} problem(s); nothing was applied")
-        sys.exit(output.EXIT_INVALID)
+    load_or_exit(file, nothing_done="nothing was applied")
 
     text = Path(file).read_text(encoding="utf-8")
     with connected() as client:

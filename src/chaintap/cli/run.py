@@ -13,11 +13,11 @@ from types import FrameType
 import click
 
 from chaintap.cli import output
+from chaintap.cli.pipeline_file import load_or_exit
 from chaintap.cli.progress import BarReporter
 from chaintap.runtime.partitions import can_partition, run_partitioned
 from chaintap.runtime.runner import ALREADY_FINISHED, RunSummary, run_pipeline
 from chaintap.runtime.telemetry import Telemetry
-from chaintap.spec.loader import PipelineInvalid, load_pipeline
 
 
 @click.command()
@@ -56,19 +56,14 @@ def run(
 ) -> None:
     """Run the pipeline in FILE in the foreground.
 
-    A job runs to the end of its block range, prints a summary and exits 0; a
+    A job runs to the end of its block range, prints a summary (on stderr;
+    stdout carries only rows of print sinks) and exits 0; a
     deployment follows the chain head until interrupted. Checkpoints are kept under
     CHAINTAP_HOME, so a rerun resumes where the last one stopped. A job with one
     source is split into partitions over several worker processes when
     resource_size (or --workers) gives more than one.
     """
-    try:
-        spec = load_pipeline(file)
-    except PipelineInvalid as invalid:
-        for problem in invalid.problems:
-            output.err(problem.format(file))
-        output.err(f"{file}: {len(invalid.problems)} problem(s); nothing was run")
-        sys.exit(output.EXIT_INVALID)
+    spec = load_or_exit(file, nothing_done="nothing was run")
 
     stop = threading.Event()
     _stop_on_sigterm(stop)
@@ -99,7 +94,9 @@ def run(
 
 
 def _finish(name: str, job: bool, summary: RunSummary, stop: threading.Event) -> None:
-    output.out(render_summary(summary))
+    # stderr: stdout belongs to the pipeline's rows (a print sink), so
+    # `chaintap run f.yaml | jq` sees only them.
+    output.err(render_summary(summary))
     if stop.is_set() and job:
         output.err(f"job {name!r} stopped before its end; rerun to resume")
         sys.exit(output.EXIT_INTERRUPTED)

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from chaintap.cli import output
-from chaintap.runtime.preflight import preflight
-from chaintap.spec.loader import PipelineInvalid, load_pipeline
+from chaintap.cli.pipeline_file import load_or_exit
 
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 def validate(file: str) -> None:
-    """Check FILE before anything runs; exit 0 when valid, 2 otherwise."""
-    try:
-        spec = load_pipeline(file)
-    except PipelineInvalid as invalid:
-        for problem in invalid.problems:
-            output.err(problem.format(file))
-        output.err(f"{file}: {len(invalid.problems)} problem(s); nothing was run")
-        sys.exit(output.EXIT_INVALID)
-
-    problems = preflight(spec)
-    if problems:
-        for problem in problems:
-            output.err(problem.format(file))
-        output.err(f"{file}: {len(problems)} problem(s); nothing was run")
-        sys.exit(output.EXIT_INVALID)
+    """Check FILE before anything runs; exit 0 when valid, 2 if not, 3 if missing."""
+    spec = load_or_exit(file, nothing_done="nothing was run")
 
     kind = "job" if spec.job else "deployment"
     output.out(
