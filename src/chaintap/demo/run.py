@@ -114,7 +114,7 @@ class DemoResult:
                     str(len(result.rows)),
                     str(result.summary.blocks),
                     f"{result.summary.seconds:.2f}s",
-                    f"{where}/*.{result.format} ({result.files} files)",
+                    f"{where}/*.{result.format} ({_count(result.files, 'file')})",
                 ]
             )
         lines += _aligned(rows, right={1, 2, 3})
@@ -341,3 +341,7 @@ def check_blocks(rows: list[dict[str, Any]], workload: Workload) -> Check:
     return Check(
         "blocks", len(rows), f"blocks 0..{workload.last_block}", tuple(problems)
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

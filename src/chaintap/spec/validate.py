@@ -113,7 +113,7 @@ def _top_level(check: Checker, data: Any) -> dict[str, Any] | None:
             (),
             f"a pipeline file must be a mapping with name, sources and sinks, "
             f"not {shown}",
-            "start from `chaintap init` or an example pipeline",
+            "start from one of the files in examples/",
         )
         return None
 
