@@ -74,7 +74,7 @@ class RpcFailure(Exception):
 class EvmReplayServer:
     """The replay node; `start()` it, point a client at `url`, `stop()` it."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.blocks = load_ethereum_blocks()
         self.head = max(self.blocks)
         self.fail_429 = 0
@@ -95,7 +95,7 @@ class EvmReplayServer:
             for r in recorded["receipts"]
         }
         self._by_hash = {r["block"]["hash"]: n for n, r in self.blocks.items()}
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.replay = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
@@ -296,3 +296,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the test output stays readable."""
+
+
+def main() -> None:
+    """`PYTHONPATH=tests python -m support.evm_replay [PORT]`: serve until Ctrl-C."""
+    import sys
+
+    server = EvmReplayServer(int(sys.argv[1]) if len(sys.argv) > 1 else 8545)
+    server.start()
+    blocks = ", ".join(str(n) for n in sorted(server.blocks))
+    sys.stderr.write(f"replaying Ethereum blocks {blocks} at {server.url}\n")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
