@@ -27,6 +27,11 @@ SMALL = 13998626  # 7 transactions, 15 logs
 BUSY = 16899757  # 147 transactions, 520 logs
 
 
+def _inserts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Golden rows as a source following the head emits them (`_gs_op` = 'i')."""
+    return [{**row, "_gs_op": "i"} for row in rows]
+
+
 def _raise_head_later(server: EvmReplayServer, head: int) -> threading.Timer:
     timer = threading.Timer(0.2, setattr, (server, "head", head))
     timer.start()
@@ -147,7 +152,9 @@ def test_unbounded_source_follows_the_head_until_closed(
         batches = source.read()
         first = next(batches)
         assert first.blocks == BlockRange(SMALL, SMALL)
-        assert batch_rows([first]) == expected_rows("raw_transactions", [SMALL])
+        assert batch_rows([first]) == _inserts(
+            expected_rows("raw_transactions", [SMALL])
+        )
         source.close()
         assert list(batches) == []  # closing ends the stream
     finally:
@@ -163,7 +170,7 @@ def test_default_start_is_the_head(
     assert source.target is None
     first = next(source.read())
     assert first.blocks == BlockRange(SMALL, SMALL)
-    assert batch_rows([first]) == expected_rows("raw_logs", [SMALL])
+    assert batch_rows([first]) == _inserts(expected_rows("raw_logs", [SMALL]))
 
 
 def test_start_at_earliest_reads_genesis(evm_replay: EvmReplayServer) -> None:

@@ -12,17 +12,25 @@
   block) while the node refuses it as too large; then the headers of the blocks
   that have logs, for their timestamps and hashes.
 
+`RangeFetcher.fetch_linked(blocks)` also returns the header of every block of the
+range, checked to chain one to the next (each block's parent hash is the hash of
+the block before it); the source's reorg detection builds on them. For the block
+datasets they come with the blocks; for the log datasets every block's header is
+asked for, not only those of blocks with logs.
+
 Calls for many blocks are packed into JSON-RPC batch requests of `batch_size`.
 
 Consistency: a block the node answers null for, receipts that do not match the
 block's transactions one to one and in order, or a log whose `blockHash` is not the
-header's hash (a lagging backend, a reorg between two calls) make the whole range be
+header's hash, or headers that do not chain (a lagging backend, a reorg between
+two calls) make the whole range be
 fetched again after a pause (`tuning.EVM_RECHECK_*`); if it persists, `TerminalError`
 names node, range and what disagreed.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
@@ -37,6 +45,7 @@ from chaintap import tuning
 from chaintap.errors import TerminalError
 from chaintap.sources.evm import extract
 from chaintap.sources.evm.extract import quantity
+from chaintap.sources.evm.reorg import Header
 from chaintap.sources.jsonrpc import JsonRpcClient, RpcCallError, is_too_large
 from chaintap.spec.model import BlockRange
 
@@ -121,12 +130,25 @@ class RangeFetcher:
 
     def fetch(self, blocks: BlockRange) -> pa.Table:
         """All rows of the blocks in `blocks` (inclusive); see the module docstring."""
+        table, _ = self._fetch(blocks, linked=False)
+        return table
+
+    def fetch_linked(self, blocks: BlockRange) -> tuple[pa.Table, list[Header]]:
+        """`fetch`, and the headers of every block in `blocks`, chained in order."""
+        table, headers = self._fetch(blocks, linked=True)
+        assert headers is not None
+        return table, headers
+
+    def _fetch(
+        self, blocks: BlockRange, *, linked: bool
+    ) -> tuple[pa.Table, list[Header] | None]:
+        """One range, fetched again while the node's answers disagree."""
         attempts = tuning.EVM_RECHECK_ATTEMPTS
         delay = tuning.EVM_RECHECK_BACKOFF_S
         reason = "no attempt was made"
         for attempt in range(1, attempts + 1):
             try:
-                return self._fetch_once(blocks)
+                return self._fetch_once(blocks, linked)
             except _Recheck as problem:
                 reason = str(problem)
             if attempt < attempts:
@@ -147,18 +169,27 @@ class RangeFetcher:
             f"point rpc_url at one that does"
         )
 
-    def _fetch_once(self, blocks: BlockRange) -> pa.Table:
+    def _fetch_once(
+        self, blocks: BlockRange, linked: bool
+    ) -> tuple[pa.Table, list[Header] | None]:
         numbers = range(blocks.start, blocks.end + 1)
         try:
             if self._dataset == "blocks":
-                return extract.blocks_table(self._blocks(numbers, full=False))
-            if self._dataset == "raw_transactions":
-                full = self._blocks(numbers, full=True)
-                return extract.transactions_table(full, self._receipts(full))
-            logs, timestamps = self._logs(blocks)
-            if self._dataset == "raw_logs":
-                return extract.logs_table(logs, timestamps)
-            return extract.erc20_transfers_table(logs, timestamps)
+                found = self._blocks(numbers, full=False)
+                table = extract.blocks_table(found)
+            elif self._dataset == "raw_transactions":
+                found = self._blocks(numbers, full=True)
+                table = extract.transactions_table(found, self._receipts(found))
+            else:
+                logs, found = self._logs(blocks, every_header=linked)
+                timestamps = {
+                    int(b["number"], 16): int(b["timestamp"], 16) for b in found
+                }
+                if self._dataset == "raw_logs":
+                    table = extract.logs_table(logs, timestamps)
+                else:
+                    table = extract.erc20_transfers_table(logs, timestamps)
+            return table, _chained([Header.of(b) for b in found]) if linked else None
         except (KeyError, TypeError, ValueError) as err:
             raise TerminalError(
                 f"{self._client.chain} node {self._client.node} answered a malformed "
@@ -264,19 +295,31 @@ class RangeFetcher:
             grouped.append(receipts)
         return grouped
 
-    def _logs(self, blocks: BlockRange) -> tuple[list[JsonObject], dict[int, int]]:
-        """The range's logs in block order, and the timestamps of their blocks.
+    def _logs(
+        self, blocks: BlockRange, *, every_header: bool
+    ) -> tuple[list[JsonObject], list[JsonObject]]:
+        """The range's logs in block order, and the headers of their blocks.
 
-        Every log is checked against its block's header (fetched here), so a log of
-        a block that a reorg replaced between the two calls is never emitted.
+        With `every_header` the headers of every block in the range come back,
+        else only those of blocks that have logs. Every log is checked against its
+        block's header, so a log of a block that a reorg replaced between the
+        calls is never emitted. With `every_header` the headers are read first and
+        the last one again after `eth_getLogs`: a block hash commits to all its
+        ancestors, so an unchanged last hash means the logs (or their absence)
+        belong to the chain of those headers.
         """
-        if self._log_query.matches_nothing:
-            return [], {}
-        # Only blocks that have logs are looked up, so a node that lacks a block
-        # below its head (and so reports no logs for it) goes unnoticed here; the
-        # block datasets do catch it. Checking every header would cost one call
-        # per block on sparse filters.
-        logs = self._get_logs(blocks)
+        if self._log_query.matches_nothing and not every_header:
+            return [], []
+        every = (
+            self._blocks(range(blocks.start, blocks.end + 1), full=False)
+            if every_header
+            else []
+        )
+        # Without every_header only blocks that have logs are looked up, so a node
+        # that lacks a block below its head (and so reports no logs for it) goes
+        # unnoticed here; the block datasets do catch it. Checking every header
+        # would cost one call per block on sparse filters.
+        logs = [] if self._log_query.matches_nothing else self._get_logs(blocks)
         for entry in logs:
             number = quantity(entry["blockNumber"])
             if number is None or not blocks.start <= number <= blocks.end:
@@ -285,8 +328,14 @@ class RangeFetcher:
                 raise _Recheck(f"a log of block {number} was removed (a reorg)")
         logs.sort(key=lambda e: (int(e["blockNumber"], 16), int(e["logIndex"], 16)))
 
-        numbers = sorted({int(e["blockNumber"], 16) for e in logs})
-        headers = dict(zip(numbers, self._blocks(numbers, full=False), strict=True))
+        if every_header:
+            found = every
+            _same_block(every[-1], self._blocks([blocks.end], full=False)[0])
+        else:
+            found = self._blocks(
+                sorted({int(e["blockNumber"], 16) for e in logs}), full=False
+            )
+        headers = {int(h["number"], 16): h for h in found}
         for entry in logs:
             number = int(entry["blockNumber"], 16)
             block_hash = str(headers[number]["hash"]).lower()
@@ -295,8 +344,7 @@ class RangeFetcher:
                     f"a log of block {number} has blockHash {entry['blockHash']} "
                     f"but the block's hash is {block_hash}"
                 )
-        timestamps = {n: int(h["timestamp"], 16) for n, h in headers.items()}
-        return logs, timestamps
+        return logs, found
 
     def _get_logs(self, blocks: BlockRange) -> list[JsonObject]:
         """`eth_getLogs` over `blocks`, halving the range while the node refuses it.
@@ -348,6 +396,27 @@ def _with_transfer_topic(
         lowered = {t.lower() for t in allowed}
         topic0 = (extract.TRANSFER_TOPIC,) if extract.TRANSFER_TOPIC in lowered else ()
     return (topic0, *topics[1:])
+
+
+def _same_block(before: JsonObject, after: JsonObject) -> None:
+    """Raise `_Recheck` when two answers for one block number differ in hash."""
+    if str(before["hash"]).lower() != str(after["hash"]).lower():
+        raise _Recheck(
+            f"block {int(after['number'], 16)} changed from {before['hash']} to "
+            f"{after['hash']} while its range was read (a reorg)"
+        )
+
+
+def _chained(headers: list[Header]) -> list[Header]:
+    """`headers`, once checked that each one's parent is the one before it."""
+    for before, after in itertools.pairwise(headers):
+        if after.parent_hash != before.hash:
+            raise _Recheck(
+                f"block {after.number} has parent hash {after.parent_hash}, but "
+                f"block {before.number} has hash {before.hash} (a reorg between "
+                f"two calls)"
+            )
+    return headers
 
 
 def _has_range_hint(err: RpcCallError) -> bool:
