@@ -187,3 +187,38 @@ def test_run_checks_secrets_before_connecting(
     result = runner.invoke(cli, ["run", _file(tmp_path, text)])
     assert result.exit_code == 2
     assert "CHAINTAP_SECRET_NOT_SET_ANYWHERE" in result.output
+
+
+DEPLOYMENT = """\
+name: live-logs
+sources:
+  logs:
+    type: dataset
+    dataset_name: ethereum.raw_logs
+    start_block: 17000000
+transforms:
+  kept:
+    type: sql
+    primary_key: id
+    sql: SELECT id, `address`, _gs_op FROM logs
+sinks:
+  db:
+    type: postgres
+    from: kept
+    table: t
+    secret_name: DEMO
+"""
+
+
+def test_validate_knows_deployments_carry_the_operation_column(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHAINTAP_SECRET_DEMO", "postgresql://u:p@127.0.0.1/db")
+    result = runner.invoke(cli, ["validate", _file(tmp_path, DEPLOYMENT)])
+    assert result.exit_code == 2
+    (problem,) = [x for x in result.output.splitlines() if "sinks.db:" in x]
+    assert "retraction deletes by primary key" in problem
+
+    keyed = DEPLOYMENT.replace("    table: t\n", "    table: t\n    primary_key: id\n")
+    result = runner.invoke(cli, ["validate", _file(tmp_path, keyed)])
+    assert result.exit_code == 0, result.output

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from chaintap.datasets.ops import OP_COLUMN
 from chaintap.errors import ConfigError
+from chaintap.sources.registry import planned_schema
 from chaintap.spec.model import PipelineSpec, SinkSpec
 from chaintap.spec.problems import Problem
 from chaintap.state.secrets import resolve_secret
@@ -28,7 +30,7 @@ def plan_schemas(spec: PipelineSpec) -> tuple[dict[str, pa.Schema], list[Problem
     schemas: dict[str, pa.Schema] = {}
     problems: list[Problem] = []
     for name, source in spec.sources.items():
-        schemas[name] = source.dataset.dataset.schema
+        schemas[name] = planned_schema(source)
         if source.filter:
             try:
                 RowFilter(source.filter, schemas[name], name)
@@ -70,6 +72,22 @@ def check_sinks(spec: PipelineSpec, schemas: dict[str, pa.Schema]) -> list[Probl
                     f"{', '.join(missing)} is not a column of the rows of "
                     f"{sink.from_!r}",
                     "columns: " + ", ".join(schema.names),
+                )
+            )
+        if (
+            schema is not None
+            and OP_COLUMN in schema.names
+            and sink.type == "postgres"
+            and not _key_columns(sink)
+        ):
+            problems.append(
+                Problem(
+                    f"sinks.{name}",
+                    sink.line,
+                    f"the rows of {sink.from_!r} carry {OP_COLUMN} (this source "
+                    f"follows the chain head and retracts reorged rows), and a "
+                    f"retraction deletes by primary key",
+                    "set primary_key (usually id)",
                 )
             )
         secret = sink.options.get("secret_name")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+
+from chaintap.datasets.archives import configured_archive
 from chaintap.datasets.catalog import ChainFamily
+from chaintap.datasets.ops import OP_FIELD
 from chaintap.errors import ConfigError
 from chaintap.sources.base import Source
 from chaintap.spec.model import SourceSpec
@@ -33,3 +37,20 @@ def build_source(spec: SourceSpec, profile: ResourceProfile) -> Source:
     from chaintap.sources.evm.source import EvmRpcSource
 
     return EvmRpcSource(spec, profile)
+
+
+def planned_schema(spec: SourceSpec) -> pa.Schema:
+    """The schema the source of `spec` will emit, known without opening it.
+
+    A head-following EVM source adds the operation column `_gs_op`; archives and
+    Solana sources emit the dataset's schema as it is.
+    """
+    schema = spec.dataset.dataset.schema
+    if configured_archive(spec.chain, spec.options) is not None:
+        return schema
+    if spec.dataset.dataset.family is ChainFamily.SOLANA:
+        return schema
+
+    from chaintap.sources.evm.source import follows_head
+
+    return schema.append(OP_FIELD) if follows_head(spec) else schema

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from chaintap.datasets.ops import DELETE_OP, OP_COLUMN
 from chaintap.errors import ConfigError, TerminalError
 from chaintap.sinks.base import Sink
 from chaintap.sinks.postgres import encode, statements
@@ -44,7 +45,7 @@ from chaintap.sinks.postgres.errors import (
     map_error,
 )
 from chaintap.sinks.postgres.schema import check_table, pg_type
-from chaintap.sinks.postgres.statements import DELETE_OP, OP_COLUMN, WritePlan
+from chaintap.sinks.postgres.statements import WritePlan
 from chaintap.spec.model import BlockRange, SinkSpec
 from chaintap.state.secrets import resolve_secret
 from chaintap.tuning import (

@@ -12,11 +12,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from chaintap.datasets.ops import DELETE_OP, OP_COLUMN
 from chaintap.sinks.postgres.schema import ExistingColumn
 
 # A column whose value 'd' marks the row as a delete of its primary key.
-OP_COLUMN = "_gs_op"
-DELETE_OP = "d"
 # Input order of the staged rows, so the last row of a key wins.
 SEQ_COLUMN = "_chaintap_seq"
 STAGE_TABLE = "chaintap_stage"

@@ -32,13 +32,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from chaintap.datasets.ops import OP_FIELD
 from chaintap.spec.model import BlockRange
 
 # Turbo's name and values for the operation column.
-OP_COLUMN = "_gs_op"
-INSERT_OP = "i"
-DELETE_OP = "d"
-OP_FIELD = pa.field(OP_COLUMN, pa.string())
 
 
 @dataclass(frozen=True)

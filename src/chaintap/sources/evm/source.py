@@ -15,18 +15,12 @@ import pyarrow as pa
 
 from chaintap import tuning
 from chaintap.datasets import evm
+from chaintap.datasets.ops import DELETE_OP, INSERT_OP, OP_FIELD
 from chaintap.errors import ConfigError, TerminalError
 from chaintap.sources.base import Source, SourceBatch
 from chaintap.sources.evm.fetch import LogQuery, RangeFetcher
 from chaintap.sources.evm.follow import HeadWatch, Probe
-from chaintap.sources.evm.reorg import (
-    DELETE_OP,
-    INSERT_OP,
-    OP_FIELD,
-    EmittedWindow,
-    Header,
-    with_op,
-)
+from chaintap.sources.evm.reorg import EmittedWindow, Header, with_op
 from chaintap.sources.jsonrpc import JsonRpcClient, RpcCallError, resolve_rpc_url
 from chaintap.spec.filters import Pushdown, analyze_filter, block_column
 from chaintap.spec.model import BlockRange, SourceSpec
