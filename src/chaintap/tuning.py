@@ -124,6 +124,10 @@ CONTROL_TICK_S = 0.5
 # `logs --follow` looks for new lines this often: prompt for a person watching,
 # and a negligible cost (one stat per follower).
 CONTROL_LOG_POLL_S = 0.25
+# While someone runs `chaintap inspect`, the server refreshes the pipeline's inspect
+# request this often and sends a heartbeat when no sample came: well inside the
+# runner's 10 s request TTL, and a client that left is noticed within two beats.
+CONTROL_INSPECT_TOUCH_S = 1.0
 # A pipeline's log file is rotated past this size, keeping one previous file, so
 # a chatty deployment cannot fill the disk.
 CONTROL_LOG_ROTATE_BYTES = 32 * 1024 * 1024

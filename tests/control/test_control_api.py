@@ -28,6 +28,8 @@ EXPECTED_OPERATIONS = {
     ("post", "/v1/pipelines/{name}/resume"),
     ("post", "/v1/pipelines/{name}/restart"),
     ("get", "/v1/pipelines/{name}/logs"),
+    ("get", "/v1/pipelines/{name}/inspect"),
+    ("get", "/metrics"),
 }
 
 

@@ -28,8 +28,12 @@ def _cursor(view: dict[str, object], source: str = "blocks") -> int | None:
     raise AssertionError(f"no source {source} in {view}")
 
 
-def _rows_in(view: dict[str, object]) -> int:
-    return sum(r["rows_in"] for r in view["rows"])  # type: ignore[attr-defined]
+def _rows_in(view: dict[str, object], run: bool = False) -> int:
+    """Rows source `blocks` read: over every run, or in the current one."""
+    for node in view["nodes"]:  # type: ignore[attr-defined]
+        if node["name"] == "blocks":
+            return int(node["rows" if run else "rows_total"])
+    raise AssertionError(f"no node blocks in {view}")
 
 
 def _wait_log(control: ControlPlane, name: str, text: str, count: int = 1) -> str:
@@ -61,7 +65,7 @@ def test_killed_deployment_is_restarted_and_continues(
         lambda p: _cursor(p) == head and p["status"] == "running",
         what=f"running with cursor {head}",
     )
-    assert first["restarts"] == 0 and _rows_in(first) == 1
+    assert first["restarts"] == 0 and _rows_in(first) == _rows_in(first, run=True) == 1
 
     os.kill(first["pid"], signal.SIGKILL)
     second = control.wait_for(
@@ -76,8 +80,10 @@ def test_killed_deployment_is_restarted_and_continues(
     assert second["last_error"] == "killed by signal SIGKILL"
     assert _cursor(second) == head
     logs = _wait_log(control, "svc", f"resumes after block {head}")
-    # Continued after its checkpoint: the block was not read a second time.
-    assert _rows_in(control.pipeline("svc")) == 1
+    # Continued after its checkpoint: the block was not read a second time; the
+    # killed run's row is kept in the total, the new run's counts start at zero.
+    view = control.pipeline("svc")
+    assert _rows_in(view) == 1 and _rows_in(view, run=True) == 0
     assert "chaintap: restarting in 1s" in logs
 
     # The node URL is a secret of this server's environment: masked everywhere.
@@ -220,9 +226,12 @@ def test_pause_resume_and_restart_with_cleared_state(
     assert cleared.code == 0 and "warning: clearing the checkpoints" in cleared.stderr
     # From the beginning: the one block is read again, counted from zero.
     again = control.wait_for(
-        "svc", lambda p: _cursor(p) == head and p["status"] == "running"
+        "svc",
+        lambda p: _cursor(p) == head and p["status"] == "running" and p["run"],
+        what="the block read again",
     )
-    assert _rows_in(again) == 1
+    assert _rows_in(again) == _rows_in(again, run=True) == 1
+    assert again["totals"]["blocks"] == again["run"]["blocks"] == 1
     logs = control.cli("logs", "svc").stdout
     assert logs.count(f"resumes after block {head}") == 1  # only the resume
 
@@ -308,4 +317,6 @@ def test_scheduled_job_runs_again_from_its_checkpoint(
     assert view["expires_at"] is None and view["next_run_at"] is not None
     # The second run resumed after the first one's checkpoint: nothing re-read.
     assert _cursor(view) == head and _rows_in(view) == 1
+    assert _rows_in(view, run=True) == 0  # the second run's own count
+    assert view["totals"]["blocks"] == 1
     _wait_log(control, "tick", f"resumes after block {head}")

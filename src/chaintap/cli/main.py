@@ -76,12 +76,13 @@ def _register_control() -> None:
     """The verbs that talk to the control server."""
     from chaintap.cli.apply import apply
     from chaintap.cli.delete import delete
+    from chaintap.cli.inspect_pipeline import inspect
     from chaintap.cli.lifecycle import pause, restart, resume
     from chaintap.cli.pipeline_logs import logs as logs_command
     from chaintap.cli.server import server
     from chaintap.cli.status import get, list_
 
-    for command in (server, apply, list_, get, logs_command, delete):
+    for command in (server, apply, list_, get, logs_command, inspect, delete):
         cli.add_command(command)
     for command in (pause, resume, restart):
         cli.add_command(command)

@@ -38,6 +38,10 @@ def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
 def table(rows: list[list[str]], headers: list[str]) -> str:
     """A plain aligned text table."""
     widths = [len(h) for h in headers]

@@ -109,4 +109,5 @@ def progress(pipeline: Json) -> str:
 
 
 def rows_in(pipeline: Json) -> int:
-    return sum(int(r["rows_in"]) for r in pipeline["rows"])
+    """Rows the pipeline's sources read, over every run."""
+    return sum(int(n["rows_total"]) for n in pipeline["nodes"] if n["kind"] == "source")

@@ -52,7 +52,8 @@ def list_(fmt: str) -> None:
 @OUTPUT_OPTION
 @control_command
 def get(name: str, fmt: str) -> None:
-    """Show pipeline NAME: status, last error, progress per source, rows, spec."""
+    """Show pipeline NAME: status, errors, progress per source, rows per node, sink
+    flushes (this run and all runs), runs of a scheduled job, and the spec."""
     with connected() as client:
         pipeline = client.get(name)
     if fmt == "json":
@@ -79,23 +80,43 @@ def render(p: Json) -> str:
     if p["schedule"]:
         lines.append(f"schedule:    {p['schedule']} (next {when(p['next_run_at'])})")
 
-    counts = {r["source"]: r for r in p["rows"]}
-    rows = []
-    for s in p["sources"]:
-        count = counts.get(s["name"], {"rows_in": 0, "sink_rows": 0})
-        target = f"{_num(s['target_start'])}..{_num(s['target_end'], 'head')}"
-        rows.append(
-            [
-                s["name"],
-                _num(s["cursor"]),
-                target,
-                "yes" if s["completed"] else "no",
-                f"{count['rows_in']:,}",
-                f"{count['sink_rows']:,}",
-            ]
-        )
-    headers = ["source", "cursor", "target", "completed", "rows in", "sink rows"]
-    lines += ["", output.table(rows, headers)]
+    lines.append(f"this run:    {_run_line(p['run'])}")
+    totals = p["totals"]
+    lines.append(
+        f"all runs:    {totals['batches']:,} batches, {totals['blocks']:,} blocks, "
+        f"{totals['errors']} error(s)"
+    )
+
+    sources = [
+        [
+            s["name"],
+            _num(s["cursor"]),
+            _num(s["head"]),
+            _num(s["lag_blocks"]),
+            f"{_num(s['target_start'])}..{_num(s['target_end'], 'head')}",
+            "yes" if s["completed"] else "no",
+        ]
+        for s in p["sources"]
+    ]
+    headers = ["source", "cursor", "head", "lag", "target", "completed"]
+    lines += ["", output.table(sources, headers)]
+    nodes = [
+        [n["name"], n["kind"], f"{n['rows']:,}", f"{n['rows_total']:,}"]
+        for n in p["nodes"]
+    ]
+    lines += ["", output.table(nodes, ["node", "kind", "rows", "rows all runs"])]
+    sinks = [
+        [
+            k["name"],
+            f"{k['flushes']:,}",
+            _seconds(k["last_flush_seconds"]),
+            _seconds(k["flush_seconds"]),
+            f"{k['flushes_total']:,}",
+        ]
+        for k in p["sinks"]
+    ]
+    headers = ["sink", "flushes", "last flush", "flush time", "flushes all runs"]
+    lines += ["", output.table(sinks, headers)]
 
     if p.get("runs"):
         run_rows = [
@@ -109,3 +130,21 @@ def render(p: Json) -> str:
 
 def _num(value: int | None, missing: str = "-") -> str:
     return missing if value is None else str(value)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}s"
+
+
+def _run_line(run: Json | None) -> str:
+    """The current (or last) run in one line; its own counts start at zero."""
+    if run is None:
+        return "no batch delivered yet"
+    line = (
+        f"started {when(run['started_at'])}, {run['batches']:,} batches, "
+        f"{run['blocks']:,} blocks, {run['errors']} error(s), last report "
+        f"{ago(run['updated_at'])} ago"
+    )
+    if run["last_error"]:
+        line += f"; error: {run['last_error']}"
+    return line

@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -134,10 +134,25 @@ class ControlClient:
             params["tail"] = str(tail)
         if since_seconds is not None:
             params["since_seconds"] = str(since_seconds)
-        timeout = httpx.Timeout(CONTROL_REQUEST_TIMEOUT_S, read=None if follow else 60)
+        yield from self._stream(f"/v1/pipelines/{name}/logs", params, endless=follow)
+
+    def inspect(self, name: str, nodes: Sequence[str]) -> Generator[Json, None, None]:
+        """Samples `{"node", "row"}` of the records passing through `nodes` (every
+        source and transform when empty), as the running pipeline produces them.
+
+        The pipeline samples only while this iterator is open; close it (or stop
+        iterating) to stop."""
+        params = {"nodes": ",".join(nodes)}
+        yield from self._stream(f"/v1/pipelines/{name}/inspect", params, endless=True)
+
+    def _stream(
+        self, path: str, params: dict[str, str], endless: bool
+    ) -> Iterator[Json]:
+        """The JSON lines of a streamed answer; empty lines (heartbeats) skipped."""
+        timeout = httpx.Timeout(CONTROL_REQUEST_TIMEOUT_S, read=None if endless else 60)
         try:
             with self._http.stream(
-                "GET", f"/v1/pipelines/{name}/logs", params=params, timeout=timeout
+                "GET", path, params=params, timeout=timeout
             ) as response:
                 if response.status_code >= 400:
                     response.read()

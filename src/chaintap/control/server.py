@@ -6,8 +6,9 @@ then carry as `Authorization: Bearer <token>`. One server manages one
 CHAINTAP_HOME: a second one on the same home refuses to start.
 
 Endpoints (the full contract is `openapi.json`, served at GET /openapi.json):
-GET /healthz; GET|POST /v1/pipelines; GET|DELETE /v1/pipelines/{name};
-POST /v1/pipelines/{name}/{pause|resume|restart}; GET /v1/pipelines/{name}/logs.
+GET /healthz; GET /metrics (Prometheus); GET|POST /v1/pipelines;
+GET|DELETE /v1/pipelines/{name}; POST /v1/pipelines/{name}/{pause|resume|restart};
+GET /v1/pipelines/{name}/logs; GET /v1/pipelines/{name}/inspect.
 The server speaks plain HTTP: with a token on a non-loopback address the token
 crosses the network in clear text. Missing: TLS; until then put it behind a
 TLS-terminating proxy or an SSH tunnel.
@@ -39,14 +40,16 @@ from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
 from chaintap import __version__
-from chaintap.control import is_loopback, views
+from chaintap.control import is_loopback, metrics, views
 from chaintap.control.errors import PipelineConflict, PipelineNotFound, SpecRejected
+from chaintap.control.inspect import InspectSessions, SampleFollower
 from chaintap.control.logfile import LogFollower, read_entries
+from chaintap.control.stats import spec_shape
 from chaintap.control.store import WANT_RUNNING
 from chaintap.control.supervisor import Supervisor, SupervisorSettings
 from chaintap.control.worker import PipelineDir
 from chaintap.errors import ConfigError
-from chaintap.tuning import CONTROL_LOG_POLL_S
+from chaintap.tuning import CONTROL_INSPECT_TOUCH_S, CONTROL_LOG_POLL_S
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ _NAME = r"(?P<name>[a-z0-9][a-z0-9-]{0,49})"
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/healthz"), "health"),
     ("GET", re.compile(r"/openapi\.json"), "openapi"),
+    ("GET", re.compile(r"/metrics"), "metrics"),
     ("GET", re.compile(r"/v1/pipelines"), "list"),
     ("POST", re.compile(r"/v1/pipelines"), "apply"),
     ("GET", re.compile(rf"/v1/pipelines/{_NAME}"), "get"),
@@ -69,6 +73,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         "verb",
     ),
     ("GET", re.compile(rf"/v1/pipelines/{_NAME}/logs"), "logs"),
+    ("GET", re.compile(rf"/v1/pipelines/{_NAME}/inspect"), "inspect"),
 ]
 
 
@@ -84,6 +89,7 @@ class ControlServer(ThreadingHTTPServer):
         self.supervisor = supervisor
         self.token = token
         self.closing = threading.Event()
+        self.inspections = InspectSessions()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -164,6 +170,13 @@ class _Handler(BaseHTTPRequestHandler):
         document = resources.files("chaintap.control").joinpath("openapi.json")
         self._send(HTTPStatus.OK, document.read_bytes(), "application/json")
 
+    def _metrics(self, params: dict[str, str], query: dict[str, str]) -> None:
+        supervisor = self.server.supervisor
+        redactor = supervisor.redactor()
+        pipelines = [self._view(record, redactor) for record in supervisor.store.all()]
+        text = metrics.render(pipelines)
+        self._send(HTTPStatus.OK, text.encode(), metrics.CONTENT_TYPE)
+
     def _list(self, params: dict[str, str], query: dict[str, str]) -> None:
         supervisor = self.server.supervisor
         redactor = supervisor.redactor()
@@ -228,6 +241,65 @@ class _Handler(BaseHTTPRequestHandler):
         for chunk in self._follow(name, LogFollower(directory, inode, offset)):
             self._chunk(chunk)
         self._chunk(b"")
+
+    def _inspect(self, params: dict[str, str], query: dict[str, str]) -> None:
+        """A chunked NDJSON stream of samples ({"node", "row"}) while connected.
+
+        Steps in `chaintap.control.inspect`; the stream ends when the pipeline
+        stops for good or is deleted, or the server stops. Empty lines are
+        heartbeats, sent every CONTROL_INSPECT_TOUCH_S, so a client that left is
+        noticed (the write fails) within seconds.
+        """
+        supervisor, name = self.server.supervisor, params["name"]
+        record = supervisor.get(name)
+        nodes = _inspected_nodes(name, record.spec_text, query.get("nodes", ""))
+        if record.desired != WANT_RUNNING and not supervisor.is_active(name):
+            raise PipelineConflict(
+                f"pipeline {name!r} is not running (status "
+                f"{views.display_status(record)}); inspect shows records while it "
+                "runs: resume or apply it first"
+            )
+
+        telemetry = PipelineDir(supervisor.home, name).telemetry
+        follower = SampleFollower(telemetry)
+        session = self.server.inspections.join(telemetry, nodes)
+        try:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for chunk in self._samples(name, telemetry, follower, nodes):
+                self._chunk(chunk)
+            self._chunk(b"")
+        finally:
+            self.server.inspections.leave(telemetry, session)
+
+    def _samples(
+        self,
+        name: str,
+        telemetry: Path,
+        follower: SampleFollower,
+        nodes: frozenset[str],
+    ) -> Iterator[bytes]:
+        """Samples of `nodes` as they come, a heartbeat when there are none."""
+        supervisor = self.server.supervisor
+        touched = time.monotonic()
+        while not self.server.closing.is_set():
+            record = supervisor.store.get(name)
+            if record is None or (
+                record.desired != WANT_RUNNING and not supervisor.is_active(name)
+            ):
+                return
+            wanted = [s for s in follower.poll() if s.get("node") in nodes]
+            if wanted:
+                yield b"".join(_ndjson(sample) for sample in wanted)
+            if time.monotonic() - touched >= CONTROL_INSPECT_TOUCH_S:
+                touched = time.monotonic()
+                self.server.inspections.touch(telemetry)
+                if not wanted:
+                    yield b"\n"
+            time.sleep(CONTROL_LOG_POLL_S)
 
     def _follow(self, name: str, follower: LogFollower) -> Iterator[bytes]:
         """New lines until the pipeline is deleted or stops for good, or shutdown.
@@ -319,6 +391,26 @@ _UNAUTHORIZED = (
 
 def _ndjson(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode() + b"\n"
+
+
+def _inspected_nodes(pipeline: str, spec_text: str, asked: str) -> frozenset[str]:
+    """The nodes in `asked` (comma-separated; empty = all), each one checked."""
+    shape = spec_shape(spec_text)
+    known = shape.inspectable
+    wanted = [n.strip() for n in asked.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        hints = [
+            f"sink {n!r} is given what {shape.sink_inputs[n]!r} produces"
+            for n in unknown
+            if n in shape.sink_inputs
+        ]
+        raise ConfigError(
+            f"pipeline {pipeline!r} has no source or transform named "
+            f"{', '.join(map(repr, unknown))} to inspect; its nodes are "
+            f"{', '.join(known)}" + (f" ({'; '.join(hints)})" if hints else "")
+        )
+    return frozenset(wanted or known)
 
 
 def _int_param(query: dict[str, str], key: str) -> int | None:

@@ -3,8 +3,9 @@
 `CHAINTAP_HOME/control.db` (SQLite, WAL) holds one row per applied pipeline — its
 spec text, kind, desired state and observed status, restart count, last error and
 the PID of its current child — plus the history of runs of scheduled jobs and the
-row counts each pipeline reported. Checkpoints are not here: they stay in
-`state.db`, owned by the runtime, so `chaintap run` and the server share them.
+counters of every ended run added up (`fold_run`; see `chaintap.control.stats`).
+Checkpoints are not here: they stay in `state.db`, owned by the runtime, so
+`chaintap run` and the server share them.
 
 Every method is one transaction; one connection is shared by the server's threads
 under a lock, so callers need no locking of their own.
@@ -12,6 +13,7 @@ under a lock, so callers need no locking of their own.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -19,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from chaintap.control.stats import Counters
 
 JOB = "job"
 DEPLOYMENT = "deployment"
@@ -65,13 +69,13 @@ CREATE TABLE IF NOT EXISTS runs (
     error       TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, id);
-CREATE TABLE IF NOT EXISTS row_counts (
-    pipeline    TEXT NOT NULL,
-    node        TEXT NOT NULL,
-    rows_in     INTEGER NOT NULL DEFAULT 0,
-    sink_rows   INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (pipeline, node)
+CREATE TABLE IF NOT EXISTS run_totals (
+    pipeline    TEXT PRIMARY KEY,
+    folded_at   REAL NOT NULL,
+    counters    TEXT NOT NULL
 );
+-- Row counts once parsed from log lines; run_totals replaces them.
+DROP TABLE IF EXISTS row_counts;
 """
 
 _COLUMNS = (
@@ -114,15 +118,6 @@ class RunRecord:
     status: str
     exit_code: int | None
     error: str | None
-
-
-@dataclass(frozen=True)
-class RowCounts:
-    """Rows one source read (`rows_in`) and delivered to sinks, summed over runs."""
-
-    node: str
-    rows_in: int
-    sink_rows: int
 
 
 class ControlStore:
@@ -250,13 +245,13 @@ class ControlStore:
             )
 
     def delete(self, name: str) -> bool:
-        """Forget the pipeline, its runs and row counts; True when it existed."""
+        """Forget the pipeline, its runs and run totals; True when it existed."""
         with self._transaction() as db:
             removed = db.execute(
                 "DELETE FROM pipelines WHERE name = ?", (name,)
             ).rowcount
             db.execute("DELETE FROM runs WHERE pipeline = ?", (name,))
-            db.execute("DELETE FROM row_counts WHERE pipeline = ?", (name,))
+            db.execute("DELETE FROM run_totals WHERE pipeline = ?", (name,))
         return bool(removed)
 
     def start_run(self, name: str) -> int:
@@ -297,28 +292,44 @@ class ControlStore:
             ).fetchall()
         return [RunRecord(*row) for row in rows]
 
-    def add_rows(self, name: str, node: str, rows_in: int, sink_rows: int) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO row_counts (pipeline, node, rows_in, sink_rows) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (pipeline, node) DO UPDATE SET "
-                "rows_in = rows_in + excluded.rows_in, "
-                "sink_rows = sink_rows + excluded.sink_rows",
-                (name, node, rows_in, sink_rows),
-            )
+    def fold_run(self, name: str, started_at: float, counters: Counters) -> bool:
+        """Add the counters of the run that started at `started_at` to the totals.
 
-    def row_counts(self, name: str) -> list[RowCounts]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT node, rows_in, sink_rows FROM row_counts "
-                "WHERE pipeline = ? ORDER BY node",
+        Idempotent: a run that started at or before the last folded one is not
+        added again. Returns True when the counters were added.
+        """
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT folded_at, counters FROM run_totals WHERE pipeline = ?",
                 (name,),
-            ).fetchall()
-        return [RowCounts(*row) for row in rows]
+            ).fetchone()
+            if row is not None and started_at <= row[0]:
+                return False
+            total = counters
+            if row is not None:
+                total = Counters.from_json(json.loads(row[1])).plus(counters)
+            db.execute(
+                "INSERT INTO run_totals (pipeline, folded_at, counters) "
+                "VALUES (?, ?, ?) ON CONFLICT (pipeline) DO UPDATE SET "
+                "folded_at = excluded.folded_at, counters = excluded.counters",
+                (name, started_at, json.dumps(total.as_json())),
+            )
+        return True
 
-    def reset_rows(self, name: str) -> None:
+    def run_totals(self, name: str) -> tuple[float, Counters]:
+        """(start time of the last folded run, counters of every folded run)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT folded_at, counters FROM run_totals WHERE pipeline = ?",
+                (name,),
+            ).fetchone()
+        if row is None:
+            return 0.0, Counters()
+        return float(row[0]), Counters.from_json(json.loads(row[1]))
+
+    def reset_totals(self, name: str) -> None:
         with self._transaction() as db:
-            db.execute("DELETE FROM row_counts WHERE pipeline = ?", (name,))
+            db.execute("DELETE FROM run_totals WHERE pipeline = ?", (name,))
 
     def close(self) -> None:
         with self._lock:

@@ -29,6 +29,7 @@ from chaintap.control.errors import PipelineConflict, PipelineNotFound, SpecReje
 from chaintap.control.redact import Redactor
 from chaintap.control.views import display_status
 from chaintap.control.worker import PipelineDir, Worker
+from chaintap.runtime.telemetry import STATUS_FILE
 from chaintap.spec.loader import PipelineInvalid, load_pipeline_text
 from chaintap.spec.model import PipelineSpec
 from chaintap.state.checkpoints import CheckpointStore
@@ -181,7 +182,10 @@ class Supervisor:
                     checkpoints.clear(name)
                 finally:
                     checkpoints.close()
-                self.store.reset_rows(name)
+                # Its counters start over with it.
+                self.store.reset_totals(name)
+                telemetry = PipelineDir(self.home, name).telemetry
+                (telemetry / STATUS_FILE).unlink(missing_ok=True)
             self.store.set_state(
                 name,
                 status=st.DEPLOYING,

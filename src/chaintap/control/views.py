@@ -2,28 +2,26 @@
 
 Progress per source is `cursor` (the last block every sink flushed, from the
 runtime's checkpoints) against `target` (the inclusive range the file asks for;
-`end` is None for a source that follows the head). Texts that might carry a secret
-(spec, last error) are masked before they leave.
+`end` is None for a source that follows the head) and `head` (the chain head the
+source last saw, from the run's status file). Rows, batches, blocks, flushes and
+errors come from the status files of the runs (`chaintap.control.stats`): the
+current run's and the total over runs. Texts that might carry a secret (spec, last
+errors) are masked before they leave.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from chaintap.control import store as st
 from chaintap.control.redact import Redactor
-from chaintap.control.worker import next_run
-from chaintap.errors import ChaintapError
+from chaintap.control.stats import PipelineStats, collect, load_spec
+from chaintap.control.worker import PipelineDir, next_run
 from chaintap.spec.filters import analyze_filter, block_column
-from chaintap.spec.loader import load_pipeline_text
 from chaintap.spec.model import SourceSpec
 from chaintap.state.checkpoints import CheckpointStore
-
-log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 
@@ -45,6 +43,9 @@ def pipeline_view(
     detail: bool = False,
 ) -> Json:
     """The JSON object for one pipeline; `detail` adds its spec and run history."""
+    folded_at, folded = store.run_totals(record.name)
+    telemetry = PipelineDir(home, record.name).telemetry
+    stats = collect(record.spec_text, telemetry, folded_at, folded)
     view: Json = {
         "name": record.name,
         "kind": record.kind,
@@ -60,11 +61,23 @@ def pipeline_view(
         "schedule": record.schedule,
         "next_run_at": None,
         "expires_at": None,
-        "sources": _sources(record, home),
-        "rows": [
-            {"source": c.node, "rows_in": c.rows_in, "sink_rows": c.sink_rows}
-            for c in store.row_counts(record.name)
+        "sources": _sources(record, home, stats),
+        "nodes": [
+            {
+                "name": name,
+                "kind": kind,
+                "rows": stats.run.rows.get(name, 0),
+                "rows_total": stats.total.rows.get(name, 0),
+            }
+            for name, kind in stats.shape.nodes
         ],
+        "sinks": _sinks(stats),
+        "run": _run(stats, redactor),
+        "totals": {
+            "batches": stats.total.batches,
+            "blocks": stats.total.blocks,
+            "errors": stats.total.errors,
+        },
     }
     if record.schedule is not None and record.desired == st.WANT_RUNNING:
         view["next_run_at"] = next_run(record.schedule, time.time())
@@ -86,35 +99,71 @@ def pipeline_view(
     return view
 
 
-def _sources(record: st.PipelineRecord, home: Path) -> list[Json]:
+def _sources(record: st.PipelineRecord, home: Path, stats: PipelineStats) -> list[Json]:
     checkpoints = CheckpointStore(home / "state.db")
     try:
         cursors = {c.source: c for c in checkpoints.all_for(record.name)}
     finally:
         checkpoints.close()
+    heads: dict[str, int] = (stats.status or {}).get("heads") or {}
     views = []
     for name, (start, end) in _targets(record.spec_text).items():
         checkpoint = cursors.get(name)
+        cursor = None if checkpoint is None else checkpoint.cursor
+        head = heads.get(name)
         views.append(
             {
                 "name": name,
-                "cursor": None if checkpoint is None else checkpoint.cursor,
+                "cursor": cursor,
                 "completed": checkpoint is not None and checkpoint.completed,
                 "target_start": start,
                 "target_end": end,
+                "head": head,
+                # The head is asked for less often than the cursor moves, so a
+                # cursor past the last head seen counts as caught up.
+                "lag_blocks": (
+                    None if head is None or cursor is None else max(0, head - cursor)
+                ),
             }
         )
     return views
 
 
-@functools.lru_cache(maxsize=256)
+def _sinks(stats: PipelineStats) -> list[Json]:
+    current: dict[str, Json] = (stats.status or {}).get("sinks") or {}
+    return [
+        {
+            "name": name,
+            "flushes": stats.run.flushes.get(name, 0),
+            "flush_seconds": stats.run.flush_seconds.get(name, 0.0),
+            "last_flush_seconds": current.get(name, {}).get("last_flush_seconds"),
+            "flushes_total": stats.total.flushes.get(name, 0),
+            "flush_seconds_total": stats.total.flush_seconds.get(name, 0.0),
+        }
+        for name in stats.shape.sink_inputs
+    ]
+
+
+def _run(stats: PipelineStats, redactor: Redactor) -> Json | None:
+    """The current (or last) run's own counters; None before its first batch."""
+    status = stats.status
+    if status is None:
+        return None
+    error = status.get("last_error")
+    return {
+        "started_at": status.get("started_at"),
+        "updated_at": status.get("updated_at"),
+        "batches": stats.run.batches,
+        "blocks": stats.run.blocks,
+        "errors": stats.run.errors,
+        "last_error": redactor.scrub(error) if error else None,
+    }
+
+
 def _targets(spec_text: str) -> dict[str, tuple[int | None, int | None]]:
     """Each source's configured (first, last) block; None where not fixed."""
-    try:
-        spec = load_pipeline_text(spec_text)
-    except ChaintapError as err:
-        # A stored spec that a newer chaintap rejects: show no targets, not a crash.
-        log.warning("stored spec no longer loads: %s", err)
+    spec = load_spec(spec_text)
+    if spec is None:
         return {}
     return {name: _bounds(source) for name, source in spec.sources.items()}
 

@@ -1,9 +1,12 @@
 """One supervised pipeline: a thread that runs its child process, again and again.
 
-The child is `python -m chaintap run <pipeline.yaml> --no-progress`, started
-through `chaintap.control.child` so it dies with the server. Its stdout and stderr
-go, line by line and timestamped, into the pipeline's log (`logfile`), with every
-secret value masked; the runner's per-batch log line also feeds the row counts.
+The child is `python -m chaintap run <pipeline.yaml> --no-progress --telemetry-dir
+<dir>`, started through `chaintap.control.child` so it dies with the server. Its
+stdout and stderr go, line by line and timestamped, into the pipeline's log
+(`logfile`), with every secret value masked. Its counters come from the status
+file it keeps in the telemetry directory: when a child exits, and again before the
+next one starts (for a run a killed server never saw end), the worker folds that
+file into the pipeline's totals (`chaintap.control.stats`).
 
 What happens when the child exits:
 - a job is never restarted: exit 0 → succeeded, otherwise failed. A scheduled job
@@ -40,6 +43,8 @@ from chaintap.cli.output import EXIT_INVALID
 from chaintap.control import store as st
 from chaintap.control.logfile import LogWriter
 from chaintap.control.redact import Redactor
+from chaintap.control.stats import Counters, spec_shape
+from chaintap.runtime.telemetry import STATUS_FILE, read_status
 from chaintap.state.checkpoints import CheckpointStore
 from chaintap.tuning import (
     CONTROL_CHILD_SETTLE_S,
@@ -50,13 +55,8 @@ from chaintap.tuning import (
 
 log = logging.getLogger(__name__)
 
-# The runner's per-batch line (chaintap.runtime.runner): the row counts come from it.
-# If its wording changes the counts stop growing; nothing else depends on it.
-_BATCH_LINE = re.compile(
-    r"pipeline \S+: (?P<source>\S+) blocks \d+\.\.\d+: (?P<rows>\d+) rows in, "
-    r"(?P<sink>\d+) sink rows, checkpoint \d+"
-)
 # The runner's line after every node opened: the child is running from then on.
+# (The status file cannot tell: a run writes it only after its first batch.)
 _STARTED_LINE = re.compile(r"pipeline \S+: started, targets")
 # How often the worker looks at its child (exit, settle, halt); a fraction of a
 # second keeps stop and restart prompt at no measurable cost.
@@ -64,12 +64,13 @@ _WATCH_S = 0.1
 
 
 class PipelineDir:
-    """`CHAINTAP_HOME/pipelines/<name>/`: the applied spec and the logs."""
+    """`CHAINTAP_HOME/pipelines/<name>/`: the applied spec, logs and telemetry."""
 
     def __init__(self, home: Path, name: str) -> None:
         self.root = home / "pipelines" / name
         self.spec_path = self.root / "pipeline.yaml"
         self.logs = self.root / "logs"
+        self.telemetry = self.root / "telemetry"
 
     def write_spec(self, text: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -84,11 +85,11 @@ def next_run(schedule: str, after: float) -> float:
     return float(croniter(schedule, start).get_next(float))
 
 
-def child_command(spec_path: Path) -> list[str]:
+def child_command(spec_path: Path, telemetry_dir: Path) -> list[str]:
     """The child's argv: the death-tied launcher, then `chaintap run`."""
     launcher = [sys.executable, "-m", "chaintap.control.child", str(os.getpid())]
     run = [sys.executable, "-m", "chaintap", "run", str(spec_path), "--no-progress"]
-    return [*launcher, "--", *run]
+    return [*launcher, "--", *run, "--telemetry-dir", str(telemetry_dir)]
 
 
 class Worker(threading.Thread):
@@ -109,6 +110,7 @@ class Worker(threading.Thread):
         self.kind = record.kind
         self.schedule = record.schedule
         self.workdir = record.workdir
+        self.spec_text = record.spec_text
         self.stop_grace_s = stop_grace_s
         self.files = PipelineDir(home, record.name)
         self._redactor = redactor
@@ -213,15 +215,18 @@ class Worker(threading.Thread):
                 return
 
     def _run_child(self, writer: LogWriter) -> tuple[int | None, str | None]:
-        """1. start; 2. pump its output; 3. watch until exit or halt; 4. reap.
+        """1. fold the counters of an earlier run a killed server never saw end;
+        2. start; 3. pump its output; 4. watch until exit or halt; 5. reap and
+        fold its counters into the totals.
 
         Returns (exit code, last stderr line); the code is None when halted.
         """
+        self._fold_last_run(start_over=True)
         redactor = self._redactor()
         workdir = self.workdir if Path(self.workdir).is_dir() else str(self.home)
         env = dict(os.environ, CHAINTAP_HOME=str(self.home), PYTHONUNBUFFERED="1")
         child = subprocess.Popen(
-            child_command(self.files.spec_path),
+            child_command(self.files.spec_path, self.files.telemetry),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -256,6 +261,7 @@ class Worker(threading.Thread):
             pump.join()
         self.pid = None
         self.store.set_pid(self.pipeline, None)
+        self._fold_last_run(start_over=False)
         code = child.returncode
         if halted:
             writer.write("ctl", f"stopped (exit code {code})")
@@ -318,15 +324,19 @@ class Worker(threading.Thread):
                 last_error[:] = [line.removeprefix("error: ").strip()]
             if not opened.is_set() and _STARTED_LINE.search(line):
                 opened.set()
-            match = _BATCH_LINE.search(line)
-            if match:
-                self.store.add_rows(
-                    self.pipeline,
-                    match["source"],
-                    int(match["rows"]),
-                    int(match["sink"]),
-                )
         stream.close()
+
+    def _fold_last_run(self, *, start_over: bool) -> None:
+        """Add the last run's status to the totals (once); with `start_over`, also
+        remove the file, so the next run's counters show from zero."""
+        status = read_status(self.files.telemetry)
+        if status is None:
+            return
+        counters = Counters.of_status(status, spec_shape(self.spec_text).sink_inputs)
+        started_at = float(status.get("started_at") or 0.0)
+        self.store.fold_run(self.pipeline, started_at, counters)
+        if start_over:
+            (self.files.telemetry / STATUS_FILE).unlink(missing_ok=True)
 
     def _forget_finished(self) -> None:
         checkpoints = CheckpointStore(self.home / "state.db")

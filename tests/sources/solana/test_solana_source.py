@@ -195,6 +195,33 @@ def test_follow_head_without_end_and_stop_on_close(solana_replay: SolanaReplay) 
     timer.join()
 
 
+def test_head_is_the_last_slot_the_node_gave(solana_replay: SolanaReplay) -> None:
+    solana_replay.skipped = [(PARSED - 10, PARSED - 1)]
+    solana_replay.head = PARSED - 3
+    source = SolanaRpcSource(
+        solana_spec(
+            solana_replay.url,
+            "blocks",
+            start_block=PARSED - 4,
+            options={"head_poll_interval_s": 0.01, **PARSED_OPTIONS},
+        ),
+        SMALL,
+    )
+    try:
+        source.open(None)
+        assert source.head is None  # following from start_block: not asked yet
+        reader = source.read()
+        assert spans([next(reader)]) == [(PARSED - 4, PARSED - 3)]
+        assert source.head == PARSED - 3
+
+        solana_replay.head = PARSED
+        assert spans([next(reader)]) == [(PARSED - 2, PARSED)]
+        assert source.head == PARSED
+        assert [m for m, _ in solana_replay.calls].count("getSlot") == 2
+    finally:
+        source.close()
+
+
 def test_start_at_latest_starts_at_the_head(solana_replay: SolanaReplay) -> None:
     spec = solana_spec(solana_replay.url, "blocks", options=PARSED_OPTIONS)
     source = SolanaRpcSource(spec, SMALL)

@@ -127,6 +127,14 @@ class SolanaRpcSource(Source):
             return self._span
         return BlockRange(self._windows[0].start, self._windows[-1].end)
 
+    @property
+    def head(self) -> int | None:
+        """The slot of the node's last `getSlot` answer (at the source's
+        commitment); None before the source asked. The source asks when it needs
+        slots past the last head it knew, so between batches this can trail the
+        chain."""
+        return None if self._head < 0 else self._head
+
     def read(self) -> Iterator[SourceBatch]:
         """Batches in slot order; see the module docstring for the plan."""
         if self._windows is None:
