@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 from chaintap.runtime.graph import PipelineGraph
@@ -13,8 +15,10 @@ from chaintap.runtime.telemetry import (
     Telemetry,
     read_status,
 )
+from chaintap.spec.loader import load_pipeline_text
 from chaintap.testing import MemorySink, MemorySource
 from runtime.test_runner import _batches, _spec
+from support.evm_replay import EvmReplayServer
 
 
 def _run(tmp_path: Path, telemetry: Telemetry) -> None:
@@ -57,3 +61,42 @@ def test_samples_are_written_only_while_someone_watches(tmp_path: Path) -> None:
         {"node": "src", "row": {"number": 102}},
     ]
     assert {s["node"] for s in samples} == {"src"}
+
+
+def test_a_deployment_waiting_at_the_head_keeps_its_status_fresh(
+    evm_replay: EvmReplayServer, tmp_path: Path
+) -> None:
+    spec = load_pipeline_text(
+        "name: live\n"
+        "sources:\n"
+        "  blocks:\n"
+        "    type: dataset\n"
+        "    dataset_name: ethereum.blocks\n"
+        f"    rpc_url: {evm_replay.url}\n"
+        f"    start_block: {evm_replay.head}\n"
+        "    poll_interval: 30\n"
+        "sinks:\n"
+        "  nowhere: {type: blackhole, from: blocks}\n"
+    )
+    directory = tmp_path / "telemetry"
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=run_pipeline,
+        args=(spec,),
+        kwargs={
+            "home": tmp_path,
+            "stop": stop,
+            "telemetry": Telemetry(directory, "live"),
+        },
+    )
+    runner.start()
+    try:
+        time.sleep(2.5)  # one batch, then idle at the head for over a second
+        status = read_status(directory)
+        assert status is not None
+        assert status["cursors"] == {"blocks": evm_replay.head}
+        assert status["heads"] == {"blocks": evm_replay.head}
+        assert time.time() - status["updated_at"] < 1.5
+    finally:
+        stop.set()
+        runner.join(timeout=10)

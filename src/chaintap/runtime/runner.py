@@ -189,6 +189,8 @@ class PipelineRun:
             graph.open(cursors)
             targets = {n: s.target for n, s in graph.sources.items()}
             log.info("pipeline %s: started, targets %s", name, _describe(targets))
+            if self.telemetry is not None:
+                self.telemetry.write()
             if self.reporter is not None:
                 self.reporter.started(name, targets)
             self._stream(graph, started)
@@ -245,12 +247,17 @@ class PipelineRun:
             finished.set()
 
     def _forward_stop(self, graph: PipelineGraph, finished: threading.Event) -> None:
-        """Tell sources waiting at the head that the run is stopping."""
+        """Tell sources waiting at the head that the run is stopping; meanwhile
+        keep the status file fresh while no batch comes."""
         while not finished.is_set():
             if self.stop.wait(STOP_POLL_S):
                 for source in graph.sources.values():
                     source.request_stop()
                 return
+            if self.telemetry is not None:
+                heads = {n: s.head for n, s in graph.sources.items()}
+                self.telemetry.heads_seen({n: h for n, h in heads.items() if h})
+                self.telemetry.write(force=False)
 
     def _round_robin(
         self,

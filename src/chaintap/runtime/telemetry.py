@@ -3,9 +3,10 @@
 When a run is given a telemetry directory (the control plane gives each pipeline
 one), the runner keeps two things there:
 
-- `status.json`, replaced atomically at most every `STATUS_INTERVAL_S` and at the
-  end: per-source cursor and head, rows per node, batches, blocks, the last and
-  total flush time of each sink, errors, timestamps. The control plane serves it
+- `status.json`, written when the run has opened every node, then replaced
+  atomically at most every `STATUS_INTERVAL_S` (also while a source waits at the
+  head) and at the end: per-source cursor and head, rows per node, batches,
+  blocks, the last and total flush time of each sink, errors, timestamps. The control plane serves it
   as `get` output and Prometheus metrics, so nothing parses log lines.
 - `inspect.jsonl`, only while someone watches: `chaintap inspect` keeps touching
   `inspect.request` (JSON: the nodes to sample). The runner looks at that file at
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +73,8 @@ class Telemetry:
     _written_at: float = 0.0
     _checked_at: float = 0.0
     _watched: frozenset[str] | None = None
+    # write() also runs on the runner's watcher thread while a source waits.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -90,13 +94,14 @@ class Telemetry:
         outputs: dict[str, pa.Table],
     ) -> None:
         """Count one delivered batch; sample it when someone is watching."""
-        self.batches += 1
-        self.blocks += len(blocks)
-        self.cursors[source] = cursor
-        if head is not None:
-            self.heads[source] = head
-        for node, table in outputs.items():
-            self.rows[node] = self.rows.get(node, 0) + table.num_rows
+        with self._lock:
+            self.batches += 1
+            self.blocks += len(blocks)
+            self.cursors[source] = cursor
+            if head is not None:
+                self.heads[source] = head
+            for node, table in outputs.items():
+                self.rows[node] = self.rows.get(node, 0) + table.num_rows
         self._sample(outputs)
         self.write(force=False)
 
@@ -110,8 +115,15 @@ class Telemetry:
         now = time.time()
         if not force and now - self._written_at < STATUS_INTERVAL_S:
             return
-        self._written_at = now
-        _replace(self.directory / STATUS_FILE, json.dumps(self.snapshot(now)))
+        with self._lock:
+            self._written_at = now
+            text = json.dumps(self.snapshot(now))
+            _replace(self.directory / STATUS_FILE, text)
+
+    def heads_seen(self, heads: dict[str, int]) -> None:
+        """Record the heads sources saw while waiting (no batch to carry them)."""
+        with self._lock:
+            self.heads.update(heads)
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         return {

@@ -251,6 +251,11 @@ class EvmRpcSource(Source):
         )
 
     @property
+    def head(self) -> int | None:
+        """The node's head when last asked (at open, and on every poll)."""
+        return None if self._head < 0 else self._head
+
+    @property
     def target(self) -> BlockRange | None:
         if self._end is None or self._emitted >= self._end:
             return None
