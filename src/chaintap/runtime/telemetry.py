@@ -6,8 +6,8 @@ one), the runner keeps two things there:
 - `status.json`, written when the run has opened every node, then replaced
   atomically at most every `STATUS_INTERVAL_S` (also while a source waits at the
   head) and at the end: per-source cursor and head, rows per node, batches,
-  blocks, the last and total flush time of each sink, errors, timestamps. The control plane serves it
-  as `get` output and Prometheus metrics, so nothing parses log lines.
+  blocks, the last and total flush time of each sink, errors, timestamps. The
+  control plane serves it as `get` output and Prometheus metrics.
 - `inspect.jsonl`, only while someone watches: `chaintap inspect` keeps touching
   `inspect.request` (JSON: the nodes to sample). The runner looks at that file at
   most every `INSPECT_CHECK_S`; while it is fresh, each batch appends up to
