@@ -7,6 +7,7 @@ Postgres that goes away mid-run, both end with the table a clean run produces.
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -83,6 +84,19 @@ def _pipeline(tmp_path: Path, workload: Workload, name: str, table: str) -> Path
     )
 
 
+def _start_until_first_checkpoint(
+    cli: Cli, file: Path, pipeline: str
+) -> subprocess.Popen[str]:
+    """`chaintap run FILE` in a child, returned once its first batch is committed."""
+    child = cli.start("run", str(file))
+    deadline = time.monotonic() + 60
+    while cli.cursor(pipeline, "transfers") is None:
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline, "no checkpoint within 60 s"
+        time.sleep(0.02)
+    return child
+
+
 @pytest.fixture
 def env_for(cli: Cli, pg_url: str, anvil_node: AnvilNode) -> Cli:
     cli.env["CHAINTAP_SECRET_TEST_PG"] = pg_url
@@ -131,12 +145,7 @@ def test_sigkill_mid_run_then_rerun_equals_a_clean_run(
     crash_file = _pipeline(tmp_path, erc20_workload, "crashy", "b")
     with SlowProxy(anvil_node.url, delay_s=0.25) as proxy:
         env_for.env["CHAINTAP_RPC_ANVIL"] = proxy.url
-        child = env_for.start("run", str(crash_file))
-        deadline = time.monotonic() + 60
-        while env_for.cursor("crashy", "transfers") is None:
-            assert child.poll() is None, child.communicate()
-            assert time.monotonic() < deadline, "no checkpoint within 60 s"
-            time.sleep(0.02)
+        child = _start_until_first_checkpoint(env_for, crash_file, "crashy")
         child.send_signal(signal.SIGKILL)
         child.communicate()
 
@@ -163,12 +172,7 @@ def test_postgres_lost_mid_run_fails_clearly_and_keeps_checkpoint_honest(
     file = _pipeline(tmp_path, erc20_workload, "pg-loss", "c")
     with SlowProxy(anvil_node.url, delay_s=0.25) as proxy:
         env_for.env["CHAINTAP_RPC_ANVIL"] = proxy.url
-        child = env_for.start("run", str(file))
-        deadline = time.monotonic() + 60
-        while env_for.cursor("pg-loss", "transfers") is None:
-            assert child.poll() is None, child.communicate()
-            assert time.monotonic() < deadline, "no checkpoint within 60 s"
-            time.sleep(0.02)
+        child = _start_until_first_checkpoint(env_for, file, "pg-loss")
         postgres_server.stop(mode="immediate")
         try:
             _, stderr = child.communicate(timeout=120)
