@@ -47,6 +47,32 @@ EVM_CHAINS: tuple[str, ...] = (
 )
 SOLANA_CHAINS: tuple[str, ...] = ("solana",)
 
+# The EIP-155 chain id of each named EVM chain: a node answering another id is the
+# wrong node for the dataset, and reading it would write another chain's rows.
+EVM_CHAIN_IDS: dict[str, int] = {
+    "ethereum": 1,
+    "base": 8453,
+    "matic": 137,
+    "arbitrum": 42161,
+    "arbitrum_nova": 42170,
+    "optimism": 10,
+    "bsc": 56,
+    "avalanche": 43114,
+    "gnosis": 100,
+    "linea": 59144,
+    "scroll": 534352,
+    "blast": 81457,
+    "zora": 7777777,
+    "zksync_era": 324,
+    "mantle": 5000,
+    "celo": 42220,
+    "fantom": 250,
+    "polygon_zkevm": 1101,
+    "sepolia": 11155111,
+    "holesky": 17000,
+    "base_sepolia": 84532,
+}
+
 # Every dataset resolves 1.0.0; these are the other versions Turbo files name.
 _EXTRA_VERSIONS: dict[str, tuple[str, ...]] = {
     "erc20_transfers": ("1.1.0", "1.2.0"),

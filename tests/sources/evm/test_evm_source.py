@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from chaintap.datasets.catalog import resolve
 from chaintap.errors import ConfigError, TerminalError
 from chaintap.sources.evm import EvmRpcSource
-from chaintap.spec.model import BlockRange
+from chaintap.spec.model import BlockRange, SourceSpec
 from chaintap.tuning import ResourceProfile, profile_for
 from support.evm_expected import (
     TRANSFER,
@@ -338,3 +339,18 @@ def test_a_dropped_iterator_resumes_after_the_last_yielded_batch(
         :-1
     ]
     assert batch_rows(batches) == expected_rows("raw_logs")
+
+
+def test_a_node_of_another_chain_is_refused(evm_replay: EvmReplayServer) -> None:
+    # The replay node answers chain id 1 (Ethereum mainnet): fine for ethereum.*,
+    # wrong for base.*, whose chain id is 8453.
+    spec = SourceSpec(
+        name="eth",
+        type="dataset",
+        dataset=resolve("base.blocks", None),
+        rpc_url=evm_replay.url,
+        start_block=0,
+        end_block=0,
+    )
+    with pytest.raises(ConfigError, match=r"chain id 8453, but node .* chain id 1"):
+        read_all(spec)

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from chaintap import tuning
 from chaintap.datasets import evm
+from chaintap.datasets.catalog import EVM_CHAIN_IDS
 from chaintap.datasets.ops import DELETE_OP, INSERT_OP, OP_FIELD
 from chaintap.errors import ConfigError, TerminalError
 from chaintap.sources.base import Source, SourceBatch
@@ -156,6 +157,15 @@ class EvmRpcSource(Source):
         url = resolve_rpc_url(self.spec.chain, self.spec.rpc_url)
         client = self._client = JsonRpcClient(url, chain=self.spec.chain)
         chain_id, self._head = self._chain_id_and_head(client)
+        expected = EVM_CHAIN_IDS.get(self.spec.chain)
+        if expected is not None and chain_id != expected:
+            raise ConfigError(
+                f"source {self.name!r}: {self.spec.dataset.qualified_name} is chain "
+                f"id {expected}, but node {client.node} serves chain id {chain_id}; "
+                f"point rpc_url (or CHAINTAP_RPC_{self.spec.chain.upper()}) at a "
+                f"{self.spec.chain} node, or name the chain of that node (any "
+                f"other EVM chain name works with an endpoint)"
+            )
 
         readable = self._readable(self._head)
         start, self._end = self._plan(readable, cursor)
