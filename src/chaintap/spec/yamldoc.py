@@ -46,12 +46,26 @@ class YamlDocument:
     problems: list[Problem]
 
 
+# Far beyond any real pipeline file, far below what hurts: a file over this size,
+# or whose aliases expand to more nodes than this, is refused before it is walked
+# (a 400-byte "billion laughs" file otherwise takes gigabytes).
+MAX_YAML_BYTES = 4 * 1024 * 1024
+MAX_YAML_NODES = 200_000
+
+
+class _TooLarge(Exception):
+    """The document expands past MAX_YAML_NODES."""
+
+
 def parse_yaml(text: str) -> YamlDocument:
     """Parse one YAML document safely; invalid YAML becomes a single problem.
 
     Duplicate keys (which PyYAML would silently resolve to the last) are returned
     as problems alongside the data. No Python object tags are ever constructed.
+    Oversized, alias-bombed or too deeply nested files are one problem each.
     """
+    if len(text) > MAX_YAML_BYTES:
+        return _refused(f"the file is over {MAX_YAML_BYTES // 2**20} MiB")
     loader = yaml.SafeLoader(text)
     lines = LineMap()
     problems: list[Problem] = []
@@ -59,13 +73,24 @@ def parse_yaml(text: str) -> YamlDocument:
         node = loader.get_single_node()
         if node is None:
             return YamlDocument(None, lines, problems)
-        _walk(node, (), lines, problems, set())
+        _walk(node, (), lines, problems, set(), [MAX_YAML_NODES])
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as err:
         return YamlDocument(None, LineMap(), [_syntax_problem(err)])
+    except _TooLarge:
+        return _refused(f"its aliases expand to over {MAX_YAML_NODES:,} YAML nodes")
+    except RecursionError:
+        return _refused("it is nested too deeply")
     finally:
         loader.dispose()
     return YamlDocument(data, lines, problems)
+
+
+def _refused(why: str) -> YamlDocument:
+    problem = Problem(
+        "(file)", 1, f"not a pipeline file chaintap will read: {why}", None
+    )
+    return YamlDocument(None, LineMap(), [problem])
 
 
 def _walk(
@@ -74,14 +99,18 @@ def _walk(
     lines: LineMap,
     out: list[Problem],
     enclosing: set[int],
+    budget: list[int],
 ) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge
     lines.values[path] = node.start_mark.line + 1
     if id(node) in enclosing:
         return  # an alias of one of its own parents: already walked above
     if isinstance(node, yaml.SequenceNode):
         enclosing.add(id(node))
         for index, item in enumerate(node.value):
-            _walk(item, (*path, index), lines, out, enclosing)
+            _walk(item, (*path, index), lines, out, enclosing, budget)
         enclosing.discard(id(node))
         return
     if not isinstance(node, yaml.MappingNode):
@@ -101,7 +130,7 @@ def _walk(
             continue
         first_seen[key] = key_line
         lines.keys[(*path, key)] = key_line
-        _walk(value_node, (*path, key), lines, out, enclosing)
+        _walk(value_node, (*path, key), lines, out, enclosing, budget)
     enclosing.discard(id(node))
 
 
