@@ -63,6 +63,17 @@ class RpcCallError(Exception):
         self.data = data
 
 
+def _call_error(error: Any) -> RpcCallError:
+    """An error member as `RpcCallError`, also when a node sends a bare string."""
+    if not isinstance(error, dict):
+        return RpcCallError(-32000, str(error))
+    try:
+        code = int(error.get("code", 0))
+    except (TypeError, ValueError):
+        code = -32000
+    return RpcCallError(code, str(error.get("message", "")), error.get("data"))
+
+
 class RpcUnavailable(TransientError):
     """The node kept failing after every retry; the message names node and method."""
 
@@ -75,8 +86,13 @@ def mask_url(url: str) -> str:
     """The URL without credentials, query string or path secrets (API keys)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+        host += ":<invalid port>"
+    if port:
+        host = f"{host}:{port}"
     path = parts.path if len(parts.path) <= 1 else "/…"
     return urlunsplit((parts.scheme, host, path, "", ""))
 
@@ -93,6 +109,23 @@ def resolve_rpc_url(chain: str, rpc_url: str | None) -> str:
         f"no JSON-RPC endpoint for chain {chain!r}: set rpc_url on the source "
         f"or export {variable}=http://your-node:8545"
     )
+
+
+def _check_url(url: str, chain: str, masked: str) -> None:
+    """ConfigError for an endpoint that cannot be an HTTP JSON-RPC URL."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as err:
+        problem = str(err)
+    else:
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        problem = "" if ok else "it needs http:// or https:// and a host"
+    if problem:
+        raise ConfigError(
+            f"the {chain} JSON-RPC endpoint {masked} is not a usable URL "
+            f"({problem}); fix rpc_url or CHAINTAP_RPC_{chain.upper()}"
+        )
 
 
 def is_too_large(message: str) -> bool:
@@ -120,6 +153,7 @@ class JsonRpcClient:
         self.url = url
         self.chain = chain
         self.node = mask_url(url)
+        _check_url(url, chain, self.node)
         self.max_attempts = max_attempts
         self._http = httpx.Client(
             timeout=timeout_s,
@@ -224,12 +258,11 @@ class JsonRpcClient:
         if isinstance(payload, dict):
             # Some nodes answer a whole batch with one error object.
             error = payload.get("error")
-            if isinstance(error, dict):
-                code = int(error.get("code", 0))
-                message = str(error.get("message", ""))
-                if is_rate_limit(code, message):
-                    raise _Retry(message or "rate limited")
-                return [RpcCallError(code, message, error.get("data")) for _ in ids]
+            if error is not None:
+                failure = _call_error(error)
+                if is_rate_limit(failure.code, failure.message):
+                    raise _Retry(failure.message or "rate limited")
+                return [failure for _ in ids]
             payload = [payload]
         if not isinstance(payload, list):
             raise _Retry("answer is not a JSON-RPC response")
@@ -246,13 +279,7 @@ class JsonRpcClient:
             item = by_id[request_id]
             error = item.get("error")
             if error is not None:
-                out.append(
-                    RpcCallError(
-                        int(error.get("code", 0)),
-                        str(error.get("message", "")),
-                        error.get("data"),
-                    )
-                )
+                out.append(_call_error(error))
             else:
                 out.append(item.get("result"))
         return out
