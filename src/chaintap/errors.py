@@ -30,6 +30,10 @@ class TerminalError(ChaintapError):
     """A failure that retrying cannot fix; the run stops with this message."""
 
 
+class ConflictError(ChaintapError):
+    """The request conflicts with existing state (a run already going, a name)."""
+
+
 class NodeError(TerminalError):
     """A pipeline node failed; the message names pipeline, node and block range."""
 

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from chaintap.cli.main import cli
+from chaintap.state.locks import pipeline_lock
 
 VALID = """\
 name: logs-to-files
@@ -222,3 +223,13 @@ def test_validate_knows_deployments_carry_the_operation_column(
     keyed = DEPLOYMENT.replace("    table: t\n", "    table: t\n    primary_key: id\n")
     result = runner.invoke(cli, ["validate", _file(tmp_path, keyed)])
     assert result.exit_code == 0, result.output
+
+
+def test_a_second_run_of_a_running_pipeline_is_a_conflict(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    with pipeline_lock("logs-to-files", tmp_path / "home"):
+        result = runner.invoke(cli, ["run", _file(tmp_path, VALID)])
+    assert result.exit_code == 4
+    assert "'logs-to-files' is already running" in result.output
+    assert not (tmp_path / "out").exists()

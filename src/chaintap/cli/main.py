@@ -10,7 +10,7 @@ import click
 
 from chaintap import __version__
 from chaintap.cli import logs, output
-from chaintap.errors import ChaintapError, ConfigError
+from chaintap.errors import ChaintapError, ConfigError, ConflictError
 
 
 class _Group(click.Group):
@@ -23,6 +23,9 @@ class _Group(click.Group):
         except ConfigError as err:
             output.error_line(str(err), debug=debug, exc=err)
             sys.exit(output.EXIT_INVALID)
+        except ConflictError as err:
+            output.error_line(str(err), debug=debug, exc=err)
+            sys.exit(output.EXIT_CONFLICT)
         except ChaintapError as err:
             output.error_line(str(err), debug=debug, exc=err)
             sys.exit(output.EXIT_FAILED)

@@ -125,6 +125,11 @@ class PipelineGraph:
                 outputs[name] = transform.process(inputs)
         return outputs
 
+    def sources_feeding(self, sink: str) -> list[str]:
+        """The sources whose batches reach `sink`."""
+        node = self.spec.sinks[sink].from_
+        return [s for s, reached in self.downstream.items() if node in (s, *reached)]
+
     def sinks_of(self, outputs: dict[str, pa.Table]) -> list[str]:
         """Sinks that read one of the nodes in `outputs`."""
         return [n for n, s in self.spec.sinks.items() if s.from_ in outputs]

@@ -47,6 +47,7 @@ from chaintap.runtime.runner import (
 )
 from chaintap.spec.model import BlockRange, PipelineSpec
 from chaintap.state.checkpoints import CheckpointStore
+from chaintap.state.locks import pipeline_lock
 from chaintap.tuning import PARTITIONS_PER_WORKER
 
 log = logging.getLogger(__name__)
@@ -105,11 +106,12 @@ def run_partitioned(
             f"block_ranges can be split over workers; run it with --workers 1"
         )
     stop = stop or threading.Event()
-    store = CheckpointStore(home / "state.db" if home else None)
-    try:
-        return _Partitioned(spec, workers, store, home, stop).execute(clear_state)
-    finally:
-        store.close()
+    with pipeline_lock(spec.name, home):
+        store = CheckpointStore(home / "state.db" if home else None)
+        try:
+            return _Partitioned(spec, workers, store, home, stop).execute(clear_state)
+        finally:
+            store.close()
 
 
 class _Partitioned:

@@ -34,6 +34,7 @@ from chaintap.runtime.telemetry import Telemetry
 from chaintap.sources.base import SourceBatch
 from chaintap.spec.model import BlockRange, PipelineSpec
 from chaintap.state.checkpoints import CheckpointStore
+from chaintap.state.locks import pipeline_lock
 
 log = logging.getLogger(__name__)
 
@@ -133,19 +134,20 @@ def run_pipeline(
     nodes built from `spec` (tests pass in-memory nodes); `telemetry` receives the
     run's counters (see `chaintap.runtime.telemetry`).
     """
-    store = CheckpointStore(home / "state.db" if home else None)
-    try:
-        run = PipelineRun(spec, store, reporter, stop or threading.Event())
-        run.telemetry = telemetry
-        return run.execute(clear_state, graph)
-    except ChaintapError as err:
-        if telemetry is not None:
-            telemetry.failed(str(err))
-        raise
-    finally:
-        if telemetry is not None:
-            telemetry.write()
-        store.close()
+    with pipeline_lock(spec.name, home):
+        store = CheckpointStore(home / "state.db" if home else None)
+        try:
+            run = PipelineRun(spec, store, reporter, stop or threading.Event())
+            run.telemetry = telemetry
+            return run.execute(clear_state, graph)
+        except ChaintapError as err:
+            if telemetry is not None:
+                telemetry.failed(str(err))
+            raise
+        finally:
+            if telemetry is not None:
+                telemetry.write()
+            store.close()
 
 
 class PipelineRun:
@@ -293,8 +295,11 @@ class PipelineRun:
         targets = graph.sinks_of(outputs)
         for sink_name in targets:
             table = outputs[self.spec.sinks[sink_name].from_]
+            shared = len(graph.sources_feeding(sink_name)) > 1
             with self._sink_failure(sink_name, batch.blocks):
-                graph.sinks[sink_name].write_batch(table, batch.blocks)
+                graph.sinks[sink_name].write_batch(
+                    table, batch.blocks, source if shared else None
+                )
             self.summary.rows_by_node[sink_name] += table.num_rows
         for sink_name in targets:
             flush_started = time.monotonic()

@@ -103,7 +103,9 @@ class Telemetry:
             for node, table in outputs.items():
                 self.rows[node] = self.rows.get(node, 0) + table.num_rows
         self._sample(outputs)
-        self.write(force=False)
+        # The first batch is written at once: it is what turns a pipeline from
+        # "deploying" into one that moves, and tests and users look for it.
+        self.write(force=self.batches == 1)
 
     def failed(self, message: str) -> None:
         self.errors += 1
