@@ -163,3 +163,37 @@ def test_flushes_without_rows_are_recorded_as_covered(tmp_path: Path) -> None:
     names = [p.name for p in _data_files(tmp_path)]
     assert names == ["000000000010-000000000019.parquet"]
     assert read_coverage(tmp_path) == [BlockRange(0, 29)]
+
+
+def test_a_longer_cut_of_the_same_blocks_replaces_the_shorter_file(
+    tmp_path: Path,
+) -> None:
+    # A batch cut at the chain head (3200-3203) whose flush counted for this sink
+    # but not for a sibling is cut longer on the rerun (3200-3209).
+    first = make(tmp_path, "jsonl")
+    first.write_batch(rows(3200), BlockRange(3200, 3203))
+    first.close()
+    again = make(tmp_path, "jsonl")
+    again.write_batch(rows(3200), BlockRange(3200, 3209))
+    again.close()
+
+    names = [p.name for p in _data_files(tmp_path)]
+    assert names == ["000000003200-000000003209.jsonl"]
+
+
+def test_sources_sharing_a_sink_get_files_of_their_own(tmp_path: Path) -> None:
+    sink = make(tmp_path, "jsonl")
+    for source, first in (("a", 0), ("b", 100)):
+        sink.write_batch(rows(first), BlockRange(0, 9), source)
+        sink.flush()
+    sink.close()
+
+    names = sorted(p.name for p in _data_files(tmp_path))
+    assert names == [
+        "000000000000-000000000009.a.jsonl",
+        "000000000000-000000000009.b.jsonl",
+    ]
+    ids = sorted(r["id"] for p in _data_files(tmp_path) for r in read_back(p))
+    assert ids == sorted(
+        [f"r{i}" for i in range(5)] + [f"r{100 + i}" for i in range(5)]
+    )

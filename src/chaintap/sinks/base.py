@@ -41,12 +41,15 @@ class Sink(ABC):
         """Create or check the target for rows of `schema`."""
 
     @abstractmethod
-    def write_batch(self, table: pa.Table, blocks: BlockRange) -> None:
+    def write_batch(
+        self, table: pa.Table, blocks: BlockRange, source: str | None = None
+    ) -> None:
         """Accept the rows a source batch covering `blocks` produced (maybe none).
 
         They are durable only after `flush`. `blocks` lets file-like sinks name their
         output deterministically, so a re-run after a crash overwrites instead of
-        duplicating.
+        duplicating. `source` names the source the batch came from when more than
+        one source feeds this sink (their block ranges overlap), else None.
         """
 
     @abstractmethod

@@ -18,7 +18,9 @@ class BlackholeSink(Sink):
     def open(self, schema: pa.Schema) -> None:
         self.schema = schema
 
-    def write_batch(self, table: pa.Table, blocks: BlockRange) -> None:
+    def write_batch(
+        self, table: pa.Table, blocks: BlockRange, source: str | None = None
+    ) -> None:
         self.rows_written += table.num_rows
         self.batches += 1
 

@@ -5,7 +5,10 @@ Options: `path` (a directory, created when missing) and `format`: `parquet`
 
 Each flush writes the rows buffered since the last one into
 `<path>/<first block:012d>-<last block:012d>.<ext>`, where the blocks are the
-inclusive range the flushed batches cover. The file is written under a temporary
+inclusive range the flushed batches cover; when several sources feed the sink
+(their block ranges overlap) the source's name goes before the extension
+(`...-000000000049.transfers.parquet`). A new file that holds every block of an
+older file of the same source replaces it. The file is written under a temporary
 name, fsynced and renamed into place, so a reader never sees half a file and a
 re-run after a crash that re-delivers the same batches overwrites the same file
 instead of adding a duplicate. A flush with no rows writes no data file. Every
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -42,6 +46,9 @@ from chaintap.u256 import stringify_table
 log = logging.getLogger(__name__)
 
 FORMATS = ("parquet", "jsonl", "csv")
+_DATA_FILE = re.compile(
+    r"^(?P<first>\d{12})-(?P<last>\d{12})(?:\.(?P<stream>[^.]+))?\.(?P<ext>\w+)$"
+)
 
 
 class FileSink(Sink):
@@ -69,10 +76,13 @@ class FileSink(Sink):
         self.rows_flushed = 0
         self._pending: list[pa.Table] = []
         self._blocks: BlockRange | None = None
+        self._source: str | None = None
+        # Data files in the directory: block range and source stream of each.
+        self._existing: dict[Path, tuple[BlockRange, str | None]] = {}
         self._closed = False
 
     def open(self, schema: pa.Schema) -> None:
-        """Create the directory; ConfigError when that is impossible."""
+        """Create the directory (ConfigError when impossible); list its files."""
         self.schema = schema
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -80,9 +90,17 @@ class FileSink(Sink):
             raise self._option_error(
                 "path", f"{str(self.directory)!r} cannot be created: {err.strerror}"
             ) from err
+        for path in self.directory.iterdir():
+            match = _DATA_FILE.match(path.name)
+            if match is not None and match["ext"] == self.format:
+                span = BlockRange(int(match["first"]), int(match["last"]))
+                self._existing[path] = (span, match["stream"])
 
-    def write_batch(self, table: pa.Table, blocks: BlockRange) -> None:
+    def write_batch(
+        self, table: pa.Table, blocks: BlockRange, source: str | None = None
+    ) -> None:
         """Buffer the rows; past sink_batch_rows they go to a file of their own."""
+        self._source = source
         if self._blocks is None:
             self._blocks = blocks
         else:
@@ -105,7 +123,7 @@ class FileSink(Sink):
         started = time.monotonic()
 
         table = pa.concat_tables(self._pending, promote_options="permissive")
-        target = self.directory / f"{blocks.start:012d}-{blocks.end:012d}.{self.format}"
+        target = self.directory / self._name(blocks, self._source)
         try:
             _write_atomically(stringify_table(table), target, self.format)
         except OSError as err:
@@ -120,6 +138,7 @@ class FileSink(Sink):
         self.files_written.append(target)
         self.rows_flushed += table.num_rows
         self._pending = []
+        self._drop_superseded(target, blocks, self._source)
         self._record(blocks)
         log.info(
             "pipeline %s, sink %s: wrote %d rows of blocks %s to %s in %.1f ms",
@@ -132,7 +151,32 @@ class FileSink(Sink):
             extra={"pipeline": self.pipeline, "sink": self.name},
         )
 
+    def _name(self, blocks: BlockRange, source: str | None) -> str:
+        stream = "" if source is None else f".{source}"
+        return f"{blocks.start:012d}-{blocks.end:012d}{stream}.{self.format}"
+
+    def _drop_superseded(
+        self, target: Path, blocks: BlockRange, source: str | None
+    ) -> None:
+        """Remove older files of this stream whose blocks the new file holds.
+
+        A batch cut at the chain head can be cut longer on the rerun after a
+        failure (3200-3203, then 3200-3209): the longer file holds every row of
+        the shorter one, which would otherwise stay beside it as duplicates.
+        """
+        for path, (span, stream) in list(self._existing.items()):
+            inside = blocks.start <= span.start and span.end <= blocks.end
+            if stream == source and inside and path != target:
+                path.unlink(missing_ok=True)
+                del self._existing[path]
+                log.info(
+                    "sink %s: removed %s, superseded by %s", self.name, path, target
+                )
+        self._existing[target] = (blocks, source)
+
     def _record(self, blocks: BlockRange) -> None:
+        if self._source is not None:
+            return  # several sources share the directory: no single coverage
         try:
             record_coverage(self.directory, blocks)
         except OSError as err:

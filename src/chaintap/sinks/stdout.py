@@ -50,7 +50,9 @@ class PrintSink(Sink):
     def open(self, schema: pa.Schema) -> None:
         self.schema = schema
 
-    def write_batch(self, table: pa.Table, blocks: BlockRange) -> None:
+    def write_batch(
+        self, table: pa.Table, blocks: BlockRange, source: str | None = None
+    ) -> None:
         room = table.num_rows
         if self.limit is not None:
             room = max(0, min(room, self.limit - self.rows_shown))

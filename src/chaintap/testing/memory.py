@@ -82,7 +82,9 @@ class MemorySink(Sink):
     def open(self, schema: pa.Schema) -> None:
         self.schema = schema
 
-    def write_batch(self, table: pa.Table, blocks: BlockRange) -> None:
+    def write_batch(
+        self, table: pa.Table, blocks: BlockRange, source: str | None = None
+    ) -> None:
         self.pending.append((table, blocks))
 
     def flush(self) -> None:

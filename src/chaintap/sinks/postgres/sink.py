@@ -145,7 +145,9 @@ class PostgresSink(Sink):
             copy_format=self.copy_format,
         )
 
-    def write_batch(self, table: pa.Table, blocks: BlockRange) -> None:
+    def write_batch(
+        self, table: pa.Table, blocks: BlockRange, source: str | None = None
+    ) -> None:
         """Buffer the rows; load them into the open transaction past sink_batch_rows."""
         if self._closed or self._schema is None:
             state = "closed" if self._closed else "not open"
