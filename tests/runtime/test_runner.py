@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,10 +13,18 @@ from chaintap.datasets.catalog import resolve
 from chaintap.errors import NodeError
 from chaintap.runtime.graph import PipelineGraph
 from chaintap.runtime.runner import ALREADY_FINISHED, SUCCEEDED, run_pipeline
+from chaintap.sinks.file import FileSink
 from chaintap.sources.base import SourceBatch
-from chaintap.spec.model import BlockRange, PipelineSpec, SinkSpec, SourceSpec
+from chaintap.spec.model import (
+    BlockRange,
+    PipelineSpec,
+    SinkSpec,
+    SourceSpec,
+    TransformSpec,
+)
 from chaintap.state.checkpoints import CheckpointStore
 from chaintap.testing import MemorySink, MemorySource
+from chaintap.transforms.sql import SqlTransform
 
 
 def _batches(start: int, count: int, size: int = 10) -> list[SourceBatch]:
@@ -223,3 +232,51 @@ def test_a_finished_job_whose_file_changed_says_so(tmp_path: Path) -> None:
     assert summary.outcome == ALREADY_FINISHED
     assert "with a different pipeline file" in (summary.message or "")
     assert "--clear-state" in (summary.message or "")
+
+
+def test_two_sources_into_one_file_sink_lose_no_rows(tmp_path: Path) -> None:
+    # UNION ALL of two sources over the same blocks, into one file sink: each
+    # source's batches get files of their own instead of replacing each other.
+    dataset = resolve("ethereum.blocks", "1.0.0")
+    options = {"path": str(tmp_path / "out"), "format": "jsonl"}
+    spec = PipelineSpec(
+        name="memory-test",
+        resource_size="s",
+        description=None,
+        job=True,
+        sources={n: SourceSpec(n, "dataset", dataset, 100, 119) for n in ("a", "b")},
+        transforms={
+            "both": TransformSpec(
+                "both",
+                "sql",
+                "number",
+                "SELECT * FROM a UNION ALL SELECT * FROM b",
+                ("a", "b"),
+            )
+        },
+        sinks={
+            "files": SinkSpec(
+                "files",
+                "file",
+                "both",
+                options={"path": str(tmp_path / "out"), "format": "jsonl"},
+            )
+        },
+        transform_order=("both",),
+    )
+    graph = PipelineGraph.of(
+        spec,
+        {n: MemorySource(spec.sources[n], _batches(100, 2)) for n in ("a", "b")},
+        {"both": SqlTransform(spec.transforms["both"])},
+        {"files": FileSink(spec.sinks["files"], spec.name, spec.profile)},
+    )
+
+    run_pipeline(spec, home=tmp_path, graph=graph)
+
+    numbers = sorted(
+        json.loads(line)["number"]
+        for path in (tmp_path / "out").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    )
+    expected = [n for n in range(100, 120) if n % 3 != 1]
+    assert numbers == sorted(expected * 2)
