@@ -238,7 +238,6 @@ def test_two_sources_into_one_file_sink_lose_no_rows(tmp_path: Path) -> None:
     # UNION ALL of two sources over the same blocks, into one file sink: each
     # source's batches get files of their own instead of replacing each other.
     dataset = resolve("ethereum.blocks", "1.0.0")
-    options = {"path": str(tmp_path / "out"), "format": "jsonl"}
     spec = PipelineSpec(
         name="memory-test",
         resource_size="s",
