@@ -5,7 +5,8 @@ exact (no float, no 76-digit decimal limit), and byte order equals numeric order
 SQL comparisons and ORDER BY on the raw column are correct. Sinks recognise the type:
 Postgres stores it as NUMERIC(78,0), text formats write base-10 strings.
 
-No value ever passes through a float here: conversions go through Python `int`.
+No value ever passes through a float here: conversions go through Python `int`, or
+through exact integer limb arithmetic in `chaintap.u256_vector` for whole columns.
 """
 
 from __future__ import annotations
@@ -64,10 +65,12 @@ def to_ints(arr: pa.Array | pa.ChunkedArray) -> list[int | None]:
 
 def to_decimal_strings(arr: pa.Array | pa.ChunkedArray) -> pa.StringArray:
     """Base-10 strings from a u256 array, for text sinks and display."""
-    return pa.array(
-        [None if v is None else str(from_bytes(v)) for v in arr.to_pylist()],
-        type=pa.string(),
-    )
+    # Imported here: chaintap.u256_vector imports this module.
+    from chaintap.u256_vector import u256_to_decimal
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return u256_to_decimal(arr)
 
 
 def stringify_table(table: pa.Table) -> pa.Table:

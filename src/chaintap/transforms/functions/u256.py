@@ -2,9 +2,10 @@
 
 Every function is NULL-in, NULL-out and never raises on a value: a result that is
 not a uint256 (overflow, underflow, division by zero, text that is not a number) is
-NULL, so one odd row cannot stop a pipeline. Arithmetic goes through Python ints
-(exact; no float anywhere). `u256_to_string` works on whole arrays; the others
-loop in Python, about a microsecond per row.
+NULL, so one odd row cannot stop a pipeline. No value passes through a float.
+`to_u256` and `u256_to_string` convert whole columns (`chaintap.u256_vector`); only
+text that is not plain digits, or longer than 38 digits, is parsed row by row. The
+arithmetic goes through Python ints, about a microsecond per row.
 
 - `to_u256(x)`: base-10 text (`'1000'`), `0x` hex text, or an integer column (SQL
   casts it to text first). Negative, fractional, exponent or out-of-range → NULL.
@@ -20,13 +21,13 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from chaintap import u256
-from chaintap.transforms.functions.arrow_hex import u256_to_decimal
+from chaintap import u256, u256_vector
 
 _NUMBER = re.compile(r"\s*(?:0[xX][0-9a-fA-F]{1,64}|[0-9]{1,78})\s*")
 
 
 def _parse(text: str) -> int | None:
+    """The value of one `to_u256` text, None when it is not a uint256."""
     if _NUMBER.fullmatch(text) is None:
         return None
     try:
@@ -39,13 +40,17 @@ def _parse(text: str) -> int | None:
 # (text here), so a u256 argument fails planning (with a hint to drop the call)
 # instead of passing through; SQL written for Turbo that wraps a u256 must change.
 def to_u256(values: pa.StringArray) -> pa.FixedSizeBinaryArray:
-    """UDF body of `to_u256`: at most 78 decimal or 64 hex digits, else NULL."""
-    return u256.array(None if v is None else _parse(v) for v in values.to_pylist())
+    """UDF body of `to_u256`: at most 78 decimal or 64 hex digits, else NULL.
+
+    Plain digit strings (up to 38 digits) convert column at a time; every other
+    row through `_parse`, so both paths accept and reject the same text.
+    """
+    return u256_vector.decimal_to_u256(values, _parse)
 
 
 def u256_to_string(values: pa.FixedSizeBinaryArray) -> pa.StringArray:
     """UDF body of `u256_to_string`."""
-    return u256_to_decimal(values)
+    return u256_vector.u256_to_decimal(values)
 
 
 def _checked(value: int) -> int | None:
