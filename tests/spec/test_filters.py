@@ -223,3 +223,13 @@ def test_block_column_names_a_real_column(dataset: str, column: str) -> None:
     ref = resolve(dataset, None)
     assert block_column(ref) == column
     assert column in ref.dataset.schema.names
+
+
+def test_a_predicate_with_comments_pushes_nothing_down() -> None:
+    # In MySQL `--1` is not a comment, in DataFusion it is: the pushdown must not
+    # read `<= 30` as a bound the engine then ignores.
+    pushdown = analyze_filter(
+        "`block_number` >= 0 --1 = 1 AND `block_number` <= 30", "block_number"
+    )
+    assert pushdown == Pushdown()
+    assert analyze_filter("block_number <= 30 /* x */", "block_number") == Pushdown()
