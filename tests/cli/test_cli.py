@@ -233,3 +233,19 @@ def test_a_second_run_of_a_running_pipeline_is_a_conflict(
     assert result.exit_code == 4
     assert "'logs-to-files' is already running" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_broken_state_directory_is_one_clear_line(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "state.db").write_bytes(b"this is not a database" * 100)
+    result = runner.invoke(cli, ["run", _file(tmp_path, VALID)])
+    assert result.exit_code == 2
+    assert "checkpoint database" in result.output and "move it away" in result.output
+    assert "Traceback" not in result.output
+
+    monkeypatch.setenv("CHAINTAP_HOME", str(tmp_path / "pipe.yaml"))
+    result = runner.invoke(cli, ["run", _file(tmp_path, VALID)])
+    assert result.exit_code == 2
+    assert "point CHAINTAP_HOME at a directory" in result.output

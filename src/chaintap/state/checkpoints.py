@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaintap.errors import ConfigError
 from chaintap.state.home import chaintap_home
 
 _SCHEMA = """
@@ -56,11 +57,18 @@ class CheckpointStore:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or chaintap_home() / "state.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.DatabaseError) as err:
+            raise ConfigError(
+                f"the checkpoint database {self.path} cannot be opened ({err}); if "
+                f"it is damaged, move it away (every pipeline then starts from its "
+                f"configured start) or point CHAINTAP_HOME elsewhere"
+            ) from err
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
