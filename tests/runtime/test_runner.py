@@ -279,3 +279,50 @@ def test_two_sources_into_one_file_sink_lose_no_rows(tmp_path: Path) -> None:
     )
     expected = [n for n in range(100, 120) if n % 3 != 1]
     assert numbers == sorted(expected * 2)
+
+
+def test_resuming_under_a_changed_file_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = _spec(["src"], {"out": "src"})
+    with pytest.raises(NodeError):
+        _run(
+            spec,
+            tmp_path,
+            {"src": MemorySource(spec.sources["src"], _batches(100, 4), fail_at=120)},
+            {"out": MemorySink(spec.sinks["out"])},
+        )
+    earlier = replace(
+        spec, sources={"src": replace(spec.sources["src"], start_block=0)}
+    )
+
+    with caplog.at_level("WARNING", logger="chaintap"):
+        _run(
+            earlier,
+            tmp_path,
+            {"src": MemorySource(earlier.sources["src"], _batches(100, 4))},
+            {"out": MemorySink(earlier.sinks["out"])},
+        )
+
+    assert "the pipeline file changed since its checkpoints" in caplog.text
+
+
+def test_resuming_under_the_same_file_does_not_warn(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = _spec(["src"], {"out": "src"})
+    with pytest.raises(NodeError):
+        _run(
+            spec,
+            tmp_path,
+            {"src": MemorySource(spec.sources["src"], _batches(100, 4), fail_at=120)},
+            {"out": MemorySink(spec.sinks["out"])},
+        )
+    with caplog.at_level("WARNING", logger="chaintap"):
+        _run(
+            spec,
+            tmp_path,
+            {"src": MemorySource(spec.sources["src"], _batches(100, 4))},
+            {"out": MemorySink(spec.sinks["out"])},
+        )
+    assert "changed since" not in caplog.text

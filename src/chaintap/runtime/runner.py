@@ -186,6 +186,7 @@ class PipelineRun:
 
         started = time.monotonic()
         cursors = self._cursors()
+        self._note_changed_file(cursors)
         graph = graph or PipelineGraph.build(self.spec)
         try:
             graph.open(cursors)
@@ -215,6 +216,23 @@ class PipelineRun:
             self.summary.seconds,
         )
         return self.summary
+
+    def _note_changed_file(self, cursors: dict[str, int | None]) -> None:
+        """Warn when checkpoints written by another version of the file are used."""
+        if self.partition:
+            return
+        previous = self.store.swap_fingerprint(
+            self.spec.name, spec_fingerprint(self.spec)
+        )
+        resumed = any(c is not None for c in cursors.values())
+        if resumed and previous is not None and previous != spec_fingerprint(self.spec):
+            log.warning(
+                "pipeline %s: the pipeline file changed since its checkpoints were "
+                "written; resuming after them, so blocks before the checkpoints are "
+                "not read again under the new file. Run with --clear-state to start "
+                "the new file from its start",
+                self.spec.name,
+            )
 
     def _cursors(self) -> dict[str, int | None]:
         cursors: dict[str, int | None] = {}

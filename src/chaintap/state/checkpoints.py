@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     updated_at REAL NOT NULL,
     PRIMARY KEY (pipeline, source, partition)
 );
+CREATE TABLE IF NOT EXISTS run_specs (
+    pipeline    TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS finished_jobs (
     pipeline    TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
@@ -144,6 +148,18 @@ class CheckpointStore:
             ).rowcount
         return bool(removed)
 
+    def swap_fingerprint(self, pipeline: str, fingerprint: str) -> str | None:
+        """Record the spec fingerprint of the run starting now; return the last one."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT fingerprint FROM run_specs WHERE pipeline = ?", (pipeline,)
+            ).fetchone()
+            db.execute(
+                "INSERT OR REPLACE INTO run_specs VALUES (?, ?)",
+                (pipeline, fingerprint),
+            )
+        return None if row is None else str(row[0])
+
     def clear(self, pipeline: str) -> int:
         """Forget every checkpoint of `pipeline`; returns how many were removed."""
         with self._transaction() as db:
@@ -151,6 +167,7 @@ class CheckpointStore:
                 "DELETE FROM checkpoints WHERE pipeline = ?", (pipeline,)
             ).rowcount
             db.execute("DELETE FROM finished_jobs WHERE pipeline = ?", (pipeline,))
+            db.execute("DELETE FROM run_specs WHERE pipeline = ?", (pipeline,))
         return int(removed)
 
     def close(self) -> None:
