@@ -137,3 +137,24 @@ def test_to_u256_of_a_u256_column_is_a_config_error_with_a_hint() -> None:
     )
     with pytest.raises(ConfigError, match="a u256 needs no to_u256"):
         transform.open({"t": table.schema})
+
+
+@pytest.mark.parametrize(
+    "literal", ["100000000000000000000", "1e20", "1.5", "1000000000000000000000000"]
+)
+def test_to_u256_of_a_number_that_a_float_would_round_is_refused(literal: str) -> None:
+    table = pa.table({"u": u256.array([1])})
+    sql = f"SELECT u FROM t WHERE u >= to_u256({literal})"
+    transform = SqlTransform(TransformSpec("math", "sql", None, sql, ("t",)))
+    with pytest.raises(ConfigError, match=rf"write it as text: to_u256\('{literal}'\)"):
+        transform.open({"t": table.schema})
+
+
+def test_to_u256_of_a_small_integer_and_of_text_stay_allowed() -> None:
+    table = pa.table({"u": u256.array([5, 10**20])})
+    rows = run(
+        "SELECT u FROM t "
+        "WHERE u >= to_u256(6) AND u <= to_u256('100000000000000000000')",
+        table,
+    )
+    assert [as_int(r["u"]) for r in rows] == [10**20]

@@ -13,6 +13,7 @@ as in Turbo files. Only queries run: DDL, DML and SET statements are refused.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import pyarrow as pa
@@ -68,6 +69,7 @@ class SqlTransform(Transform):
         for name, schema in self._inputs.items():
             session.put_table(ctx, name, schema.empty_table())
         sql = session.intern_abi_literals(sql, self._where)
+        _check_u256_literals(sql, self._where)
         planned = self._plan(ctx, sql)
 
         output = session.plain_schema(planned)
@@ -140,6 +142,25 @@ class SqlTransform(Transform):
     def close(self) -> None:
         """Drop the session and the last batch it holds. Safe to call twice."""
         self._ctx = None
+
+
+# to_u256 of a bare number: DataFusion types a literal over 2^63 as a float, whose
+# text ("1e20") is no uint256, so the call would quietly give NULL.
+_NUMBER_ARGUMENT = re.compile(
+    r"\bto_u256\s*\(\s*(?P<number>[0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*\)",
+    re.IGNORECASE,
+)
+
+
+def _check_u256_literals(sql: str, where: str) -> None:
+    """ConfigError for `to_u256(<number>)` that cannot be exact; text is exact."""
+    for match in _NUMBER_ARGUMENT.finditer(sql):
+        number = match["number"]
+        if len(number) > 18 or not number.isdigit():
+            raise ConfigError(
+                f"{where}: to_u256({number}) would read the number as a float and "
+                f"lose it; write it as text: to_u256('{number}')"
+            )
 
 
 def _hint(err: BaseException) -> str:
