@@ -249,3 +249,12 @@ def test_a_broken_state_directory_is_one_clear_line(
     result = runner.invoke(cli, ["run", _file(tmp_path, VALID)])
     assert result.exit_code == 2
     assert "point CHAINTAP_HOME at a directory" in result.output
+
+
+def test_two_file_sinks_into_one_directory_are_a_problem(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    text = VALID + ("  again:\n    type: file\n    from: transfers\n    path: {out}/\n")
+    result = runner.invoke(cli, ["validate", _file(tmp_path, text)])
+    assert result.exit_code == 2
+    assert "sinks.again.path: sink 'out' writes to the same directory" in result.output

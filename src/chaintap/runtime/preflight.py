@@ -7,6 +7,8 @@ is not set fails before anything connects to a node or a database.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 
 from chaintap.datasets.ops import OP_COLUMN
@@ -59,9 +61,25 @@ def plan_schemas(spec: PipelineSpec) -> tuple[dict[str, pa.Schema], list[Problem
 
 
 def check_sinks(spec: PipelineSpec, schemas: dict[str, pa.Schema]) -> list[Problem]:
-    """Primary key columns the rows lack, and secrets that are not set."""
+    """Primary key columns the rows lack, secrets that are not set, and file sinks
+    that would write into the same directory."""
     problems: list[Problem] = []
+    directories: dict[Path, str] = {}
     for name, sink in spec.sinks.items():
+        path = sink.options.get("path")
+        if sink.type == "file" and isinstance(path, str) and path:
+            directory = Path(path).expanduser().resolve()
+            if directory in directories:
+                problems.append(
+                    Problem(
+                        f"sinks.{name}.path",
+                        sink.line,
+                        f"sink {directories[directory]!r} writes to the same "
+                        f"directory, and their files would replace each other",
+                        "give each file sink a directory of its own",
+                    )
+                )
+            directories.setdefault(directory, name)
         schema = schemas.get(sink.from_)
         missing = [c for c in _key_columns(sink) if schema and c not in schema.names]
         if schema is not None and missing:
