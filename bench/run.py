@@ -1,6 +1,6 @@
 """chaintap's benchmark suite: each figure beside a baseline measured in the same run.
 
-    python bench/run.py [--rows N] [--quick]
+    python bench/run.py [--only 1,3,4] [--quick] [--rows N] [--blocks N]
 
 1. decode + filter: a raw_logs archive → `evm_log_decode` of ERC-20 Transfers →
    blackhole, in source rows/s; against pyarrow reading the same Parquet files
@@ -11,13 +11,16 @@
    `psql \\copy` of the same final rows into the same table (the floor of loading
    rows into PostgreSQL). Skipped with a message when no PostgreSQL server
    binaries are found.
-5. a job over every row (`SELECT *` → blackhole) run as `chaintap run` in a child
-   process: its peak RSS against a child that reads the archive whole with
-   pyarrow, and its time from process start to the first batch against the
+3. extraction from a node: `blocks`, `raw_logs` and `erc20_transfers` of a local
+   anvil chain (bench/anvil_chain.py) → blackhole, against cryo and ethereum-etl
+   on the same node and range (bench/extraction.py); target 1.0x cryo.
+4. scaling: the figure-1 decode job and the anvil `erc20_transfers` job run with
+   1 and 2 worker processes (`chaintap run --workers N`): speedup and efficiency
+   (bench/scaling.py).
+5. a job over every row (`SELECT *` → blackhole) run as `chaintap run --workers 1`
+   in a child process: its peak RSS against a child that reads the archive whole
+   with pyarrow, and its time from process start to the first batch against the
    time `chaintap --version` takes (interpreter start and imports).
-
-Figures 3 (extraction against cryo / ethereum-etl on anvil) and 4 (multi-worker
-scaling) are not measured here yet.
 
 Throughputs are the median of `--repeat` runs (the machine may be shared). The
 archive is made by `bench/generate.py` (Ethereum-like shapes measured from the
@@ -50,13 +53,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from anvil_chain import ChainShape, build_chain  # noqa: E402
+from extraction import figure_extraction, pipeline_text  # noqa: E402
 from generate import TRANSFER, generate  # noqa: E402
+from report import TARGET_ROWS_PER_S, table, targets  # noqa: E402
+from scaling import figure_scaling  # noqa: E402
 
+from chaintap.demo.anvil import AnvilNode  # noqa: E402
 from chaintap.runtime.runner import RunSummary, run_pipeline  # noqa: E402
 from chaintap.spec.loader import load_pipeline_text  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
-TARGET_ROWS_PER_S = 1_000_000
 TRANSFER_ABI = (
     '[{"anonymous":false,"name":"Transfer","type":"event","inputs":['
     '{"indexed":true,"name":"from","type":"address"},'
@@ -313,8 +320,9 @@ def figure_memory(archive: dict[str, Any], size: str) -> dict[str, Any]:
             pipeline("bench-all-rows", size, archive, BLACKHOLE.format(node="logs"))
         )
         env = {**os.environ, "CHAINTAP_HOME": scratch}
+        # One worker: a partitioned run's peak would be its parent's alone.
         run_seconds, rss, first_batch, _ = _child(
-            [chaintap, "run", str(path), "--no-progress"], env
+            [chaintap, "run", str(path), "--workers", "1", "--no-progress"], env
         )
         startup, startup_rss, _, _ = _child([chaintap, "--version"], env)
 
@@ -336,100 +344,66 @@ def figure_memory(archive: dict[str, Any], size: str) -> dict[str, Any]:
     }
 
 
-# Report -------------------------------------------------------------------------
+# Main ---------------------------------------------------------------------------
 
-
-def _rate(value: float) -> str:
-    return f"{value:,.0f} rows/s"
-
-
-def _mib(value: float) -> str:
-    return f"{value / 2**20:,.0f} MiB"
-
-
-def _row(figure: str, ours: str, baseline: str, ratio: float | None) -> str:
-    shown = "" if ratio is None else f"{ratio:.2f}x"
-    return f"| {figure} | {ours} | {baseline} | {shown} |"
-
-
-def table(results: dict[str, Any]) -> str:
-    """The markdown table of every figure: chaintap, baseline, chaintap/baseline."""
-    rows = ["| figure | chaintap | baseline | ratio |", "|---|---|---|---|"]
-    one = results["decode"]
-    floor = one["pyarrow_floor_rows_per_s"]
-    for label, key in (
-        ("1. decode+filter → blackhole", "decode_rows_per_s"),
-        ("1. same, filter also on the source", "decode_pushdown_rows_per_s"),
-    ):
-        value = one[key]
-        rows.append(
-            _row(label, _rate(value), f"pyarrow read {_rate(floor)}", value / floor)
-        )
-        target = f"target {_rate(TARGET_ROWS_PER_S)}"
-        rows.append(_row(label, _rate(value), target, value / TARGET_ROWS_PER_S))
-
-    two = results["postgres"]
-    label = "2. archive → decode → Postgres upsert"
-    if "skipped" in two:
-        rows.append(_row(label, f"skipped: {two['skipped']}", "", None))
-    else:
-        ours, copy = two["chaintap_rows_per_s"], two["psql_copy_rows_per_s"]
-        rows.append(
-            _row(
-                f"{label} ({two['final_rows']:,} rows)",
-                _rate(ours),
-                f"psql \\copy {_rate(copy)}",
-                ours / copy,
-            )
-        )
-
-    five = results["memory"]
-    rss, whole = five["job_peak_rss_bytes"], five["read_whole_peak_rss_bytes"]
-    rows.append(
-        _row(
-            "5. peak RSS, every row → blackhole",
-            _mib(rss),
-            f"pyarrow reads the archive whole {_mib(whole)}",
-            rss / whole,
-        )
-    )
-    first, startup = five["first_batch_seconds"], five["cli_startup_seconds"]
-    label = "5. `chaintap run` → first batch"
-    if first is None:
-        rows.append(_row(label, "not seen in the logs", "", None))
-    else:
-        baseline = f"`chaintap --version` {startup:.2f} s"
-        rows.append(_row(label, f"{first:.2f} s", baseline, first / startup))
-    return "\n".join(rows)
+ALL_FIGURES = "1,2,3,4,5"
+# Node-job sizes: `m` is what the extraction targets are stated for.
+NODE_SIZE = "m"
+# ethereum-etl takes 5-10x longer than the other two per run (~30 s for the
+# three datasets on a 2,000-block chain); this many runs keep the whole suite
+# under ten minutes, and its spread is far smaller than its gap to the others.
+ETL_RUNS = 1
+# Figure 4 runs each point this often and takes the median.
+SCALING_RUNS = 3
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=ALL_FIGURES, help="figures to run: 1,3,4")
     parser.add_argument("--rows", type=int, default=None, help="logs in the archive")
-    parser.add_argument("--quick", action="store_true", help="300k rows, one run each")
+    parser.add_argument("--blocks", type=int, default=None, help="anvil chain blocks")
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="300k rows, 300 blocks, one run each",
+    )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=None, help="runs per throughput")
-    parser.add_argument("--size", default="xl", help="resource_size of the pipelines")
+    parser.add_argument("--size", default="xl", help="resource_size, archive jobs")
     args = parser.parse_args(argv)
+    figures = {int(f) for f in args.only.split(",") if f.strip()}
     rows = args.rows or (300_000 if args.quick else 2_000_000)
+    blocks = args.blocks or (300 if args.quick else 2_000)
     repeat = args.repeat or (1 if args.quick else 5)
+    scaling_runs = 1 if args.quick else SCALING_RUNS
 
     started = time.perf_counter()
-    print(f"generating an archive of ~{rows:,} logs ...", file=sys.stderr)
-    archive = generate(OUT / "archive", rows)
-    print(f"  {archive['rows']:,} rows in {archive['files']} files", file=sys.stderr)
-
-    results: dict[str, Any] = {"archive": archive}
-    print("figure 1: decode + filter ...", file=sys.stderr)
-    results["decode"] = figure_decode(archive, args.size, repeat)
-    print("figure 2: Postgres ...", file=sys.stderr)
-    results["postgres"] = figure_postgres(archive, args.size)
-    print("figure 5: memory and first batch ...", file=sys.stderr)
-    results["memory"] = figure_memory(archive, args.size)
+    results: dict[str, Any] = {}
+    archive: dict[str, Any] = {}
+    if figures & {1, 2, 4, 5}:
+        print(f"generating an archive of ~{rows:,} logs ...", file=sys.stderr)
+        archive = results["archive"] = generate(OUT / "archive", rows)
+        print(
+            f"  {archive['rows']:,} rows in {archive['files']} files", file=sys.stderr
+        )
+    if 1 in figures:
+        print("figure 1: decode + filter ...", file=sys.stderr)
+        results["decode"] = figure_decode(archive, args.size, repeat)
+    if 2 in figures:
+        print("figure 2: Postgres ...", file=sys.stderr)
+        results["postgres"] = figure_postgres(archive, args.size)
+    if figures & {3, 4}:
+        _node_figures(
+            results, figures, archive, args.size, blocks, repeat, scaling_runs
+        )
+    if 5 in figures:
+        print("figure 5: memory and first batch ...", file=sys.stderr)
+        results["memory"] = figure_memory(archive, args.size)
     results["environment"] = {
         "python": platform.python_version(),
         "pyarrow": pa.__version__,
         "cpus": os.cpu_count(),
+        "figures": sorted(figures),
         "resource_size": args.size,
+        "node_resource_size": NODE_SIZE,
         "repeat": repeat,
         "seconds": round(time.perf_counter() - started, 1),
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -438,8 +412,59 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(table(results))
+    print()
+    for line in targets(results):
+        print(f"- {line}")
     print(f"\n(written to {OUT / 'latest.json'})")
     return 0
+
+
+def _node_figures(
+    results: dict[str, Any],
+    figures: set[int],
+    archive: dict[str, Any],
+    size: str,
+    blocks: int,
+    repeat: int,
+    scaling_runs: int,
+) -> None:
+    """Figures 3 and 4: both need the anvil chain, which lives only this long."""
+    print(f"building an anvil chain of {blocks:,} blocks ...", file=sys.stderr)
+    with AnvilNode() as node:
+        shape = build_chain(node.url, blocks=blocks)
+        print(
+            f"  blocks 0..{shape.last_block}: {shape.transactions:,} transactions, "
+            f"{shape.logs:,} logs ({shape.build_seconds:.0f} s)",
+            file=sys.stderr,
+        )
+        if 3 in figures:
+            print("figure 3: extraction from a node ...", file=sys.stderr)
+            results["extraction"] = figure_extraction(
+                shape, NODE_SIZE, repeat, min(repeat, ETL_RUNS)
+            )
+        if 4 in figures:
+            print("figure 4: scaling over workers ...", file=sys.stderr)
+            results["scaling"] = figure_scaling(
+                _scaling_jobs(archive, size, shape), scaling_runs
+            )
+
+
+def _scaling_jobs(
+    archive: dict[str, Any], size: str, shape: ChainShape
+) -> dict[str, tuple[str, int]]:
+    sink = BLACKHOLE.format(node="transfers")
+    decode_job = pipeline("bench-scale-decode", size, archive, decode(AS_TEXT), sink)
+    node_job = pipeline_text(shape, "erc20_transfers", NODE_SIZE)
+    return {
+        f"archive decode → blackhole ({archive['rows']:,} logs, {size})": (
+            decode_job,
+            archive["rows"],
+        ),
+        f"anvil erc20_transfers → blackhole ({shape.blocks:,} blocks, {NODE_SIZE})": (
+            node_job,
+            shape.transfer_logs,
+        ),
+    }
 
 
 if __name__ == "__main__":
