@@ -122,8 +122,10 @@ CONTROL_RESTART_STABLE_S = 120.0
 # often be premature).
 CONTROL_CHILD_SETTLE_S = 15.0
 # The worker measures its child's memory (the resident size of its process tree)
-# this often: reading /proc for a few processes costs well under a millisecond, and
-# a pipeline growing by a batch a second overshoots its limit by a few batches.
+# this often: one scan of /proc measured 0.9 ms with 70 processes running (~13 us
+# per process), negligible at this interval. Between two checks a pipeline may
+# grow past its limit unseen: this is a budget, not a hard cap (that stays the
+# kernel's OOM killer).
 CONTROL_MEMORY_CHECK_S = 2.0
 # A stopped child gets this long to finish its batch after SIGTERM before SIGKILL.
 # Killing is safe (checkpoints trail flushed data) but costs the unfinished batch.

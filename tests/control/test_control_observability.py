@@ -267,6 +267,7 @@ def test_metrics_text_format() -> None:
         ],
         "sources": [{"name": "src", "cursor": 99, "head": None, "lag_blocks": None}],
         "run": {"updated_at": 1000.0},
+        "memory": {"rss_bytes": None, "limit_bytes": 512 * 1024 * 1024},
     }
     text = render([view], now=1012.5)
     lines = text.splitlines()
@@ -276,6 +277,8 @@ def test_metrics_text_format() -> None:
     assert 'chaintap_checkpoint_age_seconds{pipeline="p-1",source="src"} 12.5' in lines
     assert "chaintap_source_head" not in text  # unknown: left out, not zero
     assert "chaintap_sink_flush_seconds_last" not in text
+    assert "chaintap_memory_bytes" not in text  # no process: no resident size
+    assert 'chaintap_memory_limit_bytes{pipeline="p-1"} 536870912' in lines
     type_at = lines.index("# TYPE chaintap_restarts_total counter")
     assert lines[type_at - 1].startswith("# HELP chaintap_restarts_total ")
     assert lines[type_at + 1] == 'chaintap_restarts_total{pipeline="p-1"} 2'

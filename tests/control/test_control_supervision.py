@@ -60,10 +60,12 @@ def test_killed_deployment_is_restarted_and_continues(
 ) -> None:
     head = max(evm_replay.blocks)
     assert control.apply("svc", deployment_yaml("svc", evm_replay.url, head)).code == 0
+    # The counters trail the checkpoint by up to a second (the status file's
+    # interval): wait for the row too, so the killed run's file holds it.
     first = control.wait_for(
         "svc",
-        lambda p: _cursor(p) == head and p["status"] == "running",
-        what=f"running with cursor {head}",
+        lambda p: _cursor(p) == head and p["status"] == "running" and _rows_in(p),
+        what=f"running with cursor {head} and its row counted",
     )
     assert first["restarts"] == 0 and _rows_in(first) == _rows_in(first, run=True) == 1
 
@@ -225,9 +227,16 @@ def test_pause_resume_and_restart_with_cleared_state(
     cleared = control.cli("restart", "svc", "--clear-state")
     assert cleared.code == 0 and "warning: clearing the checkpoints" in cleared.stderr
     # From the beginning: the one block is read again, counted from zero.
+    # The run's status file exists from the moment its nodes opened; its counts
+    # trail the checkpoint by up to a second.
     again = control.wait_for(
         "svc",
-        lambda p: _cursor(p) == head and p["status"] == "running" and p["run"],
+        lambda p: (
+            _cursor(p) == head
+            and p["status"] == "running"
+            and p["run"]
+            and p["run"]["blocks"]
+        ),
         what="the block read again",
     )
     assert _rows_in(again) == _rows_in(again, run=True) == 1

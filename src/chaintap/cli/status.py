@@ -71,6 +71,7 @@ def render(p: Json) -> str:
         + (f" (wanted: {p['desired']})" if p["desired"] == "paused" else ""),
         f"restarts:    {p['restarts']}",
         f"last error:  {p['last_error'] or '-'}",
+        f"memory:      {_memory_line(p.get('memory'))}",
         f"created:     {when(p['created_at'])} ({ago(p['created_at'])} ago)",
     ]
     if p["ended_at"] is not None:
@@ -126,6 +127,21 @@ def render(p: Json) -> str:
         lines += ["", output.table(run_rows, ["started", "ended", "status", "error"])]
     lines += ["", "spec:"] + [f"  {line}" for line in p["spec"].splitlines()]
     return "\n".join(lines)
+
+
+def _memory_line(memory: Json | None) -> str:
+    """Resident size now against the limit, e.g. `212 MiB of 1024 MiB (...)`."""
+    if memory is None:  # a server from before memory limits
+        return "-"
+    mib = 1024 * 1024
+    rss = memory["rss_bytes"]
+    used = "not running" if rss is None else f"{rss // mib} MiB"
+    source = (
+        "set by the server"
+        if memory["limit_from"] == "server"
+        else f"resource_size {memory['resource_size']}"
+    )
+    return f"{used} of {memory['limit_bytes'] // mib} MiB ({source})"
 
 
 def _num(value: int | None, missing: str = "-") -> str:

@@ -52,6 +52,14 @@ _FAMILIES: dict[str, tuple[str, str]] = {
         "gauge",
         "Seconds since the current run last reported progress.",
     ),
+    "chaintap_memory_bytes": (
+        "gauge",
+        "Resident memory of the pipeline's processes, while they run.",
+    ),
+    "chaintap_memory_limit_bytes": (
+        "gauge",
+        "Memory the pipeline's processes may use before the server stops them.",
+    ),
 }
 
 
@@ -103,6 +111,11 @@ def _samples(view: Json, now: float) -> Iterable[tuple[str, Labels, float]]:
         if run is not None and run["updated_at"] is not None:
             age = max(0.0, now - float(run["updated_at"]))
             yield "chaintap_checkpoint_age_seconds", labels, age
+
+    memory = view["memory"]
+    if memory["rss_bytes"] is not None:
+        yield "chaintap_memory_bytes", base, memory["rss_bytes"]
+    yield "chaintap_memory_limit_bytes", base, memory["limit_bytes"]
 
 
 def _labels(labels: Labels) -> str:

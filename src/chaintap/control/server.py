@@ -333,6 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
             supervisor.home,
             redactor,
             job_ttl_s=supervisor.settings.job_ttl_s,
+            memory_limit_mib=supervisor.settings.memory_limit_mib,
             detail=detail,
         )
 

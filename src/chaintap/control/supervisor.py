@@ -44,10 +44,12 @@ UNCHANGED = "unchanged"
 
 @dataclass(frozen=True)
 class SupervisorSettings:
-    """Server settings: how long ended jobs are kept, how long a stop may take."""
+    """Server settings: how long ended jobs are kept, how long a stop may take, and
+    the memory limit (MiB) that replaces every resource_size's (None: keep them)."""
 
     job_ttl_s: float = CONTROL_JOB_TTL_S
     stop_grace_s: float = CONTROL_STOP_GRACE_S
+    memory_limit_mib: int | None = None
 
 
 class Supervisor:
@@ -215,7 +217,12 @@ class Supervisor:
     def _start(self, name: str) -> None:
         record = self._get(name)
         worker = Worker(
-            self.home, self.store, record, self.settings.stop_grace_s, self.redactor
+            self.home,
+            self.store,
+            record,
+            self.settings.stop_grace_s,
+            self.redactor,
+            memory_limit_mib=self.settings.memory_limit_mib,
         )
         self._workers[name] = worker
         worker.start()

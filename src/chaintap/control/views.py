@@ -5,8 +5,10 @@ runtime's checkpoints) against `target` (the inclusive range the file asks for;
 `end` is None for a source that follows the head) and `head` (the chain head the
 source last saw, from the run's status file). Rows, batches, blocks, flushes and
 errors come from the status files of the runs (`chaintap.control.stats`): the
-current run's and the total over runs. Texts that might carry a secret (spec, last
-errors) are masked before they leave.
+current run's and the total over runs. `memory` is the resident size of the
+pipeline's process tree, measured when asked, against its limit
+(`chaintap.control.memory`). Texts that might carry a secret (spec, last errors)
+are masked before they leave.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from chaintap.control import store as st
+from chaintap.control.memory import memory_limit, tree_rss_bytes
 from chaintap.control.redact import Redactor
 from chaintap.control.stats import PipelineStats, collect, load_spec
 from chaintap.control.worker import PipelineDir, next_run
@@ -40,9 +43,13 @@ def pipeline_view(
     redactor: Redactor,
     *,
     job_ttl_s: float,
+    memory_limit_mib: int | None = None,
     detail: bool = False,
 ) -> Json:
-    """The JSON object for one pipeline; `detail` adds its spec and run history."""
+    """The JSON object for one pipeline; `detail` adds its spec and run history.
+
+    `memory_limit_mib` is the server's override of every resource_size's limit.
+    """
     folded_at, folded = store.run_totals(record.name)
     telemetry = PipelineDir(home, record.name).telemetry
     stats = collect(record.spec_text, telemetry, folded_at, folded)
@@ -78,6 +85,7 @@ def pipeline_view(
             "blocks": stats.total.blocks,
             "errors": stats.total.errors,
         },
+        "memory": _memory(record, memory_limit_mib),
     }
     if record.schedule is not None and record.desired == st.WANT_RUNNING:
         view["next_run_at"] = next_run(record.schedule, time.time())
@@ -97,6 +105,17 @@ def pipeline_view(
             for r in store.runs(record.name)
         ]
     return view
+
+
+def _memory(record: st.PipelineRecord, override_mib: int | None) -> Json:
+    """The limit, and the resident size now (None while no child runs)."""
+    limit = memory_limit(record.spec_text, override_mib)
+    return {
+        "rss_bytes": None if record.pid is None else tree_rss_bytes(record.pid),
+        "limit_bytes": limit.limit_bytes,
+        "resource_size": limit.resource_size,
+        "limit_from": "server" if limit.overridden else "resource_size",
+    }
 
 
 def _sources(record: st.PipelineRecord, home: Path, stats: PipelineStats) -> list[Json]:
@@ -145,7 +164,8 @@ def _sinks(stats: PipelineStats) -> list[Json]:
 
 
 def _run(stats: PipelineStats, redactor: Redactor) -> Json | None:
-    """The current (or last) run's own counters; None before its first batch."""
+    """The current (or last) run's own counters; None until the run opened its
+    nodes (it writes its first status file then, with every count at zero)."""
     status = stats.status
     if status is None:
         return None

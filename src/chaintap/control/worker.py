@@ -11,8 +11,12 @@ file into the pipeline's totals (`chaintap.control.stats`).
 What happens when the child exits:
 - a job is never restarted: exit 0 → succeeded, otherwise failed. A scheduled job
   then waits for its next cron time and runs again from its last checkpoint;
-- the status is deploying until the runner logs that every node opened, then
-  running;
+- the status is deploying until the run writes its status file (it does so right
+  after every node opened), then running;
+- every CONTROL_MEMORY_CHECK_S the worker measures the resident memory of the
+  child's process tree (`chaintap.control.memory`). Above the pipeline's limit it
+  stops the child as `halt()` would and records the overuse as the last error; the
+  run counts as failed (a job fails, a deployment restarts with the backoff);
 - a deployment that fails is restarted after a capped exponential backoff, counting
   restarts and keeping the last stderr line as the last error. Exit 2 (an invalid
   file or configuration, e.g. a missing secret) is not retried: nothing changes
@@ -26,13 +30,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -42,12 +46,14 @@ from croniter import croniter
 from chaintap.cli.output import EXIT_INVALID
 from chaintap.control import store as st
 from chaintap.control.logfile import LogWriter
+from chaintap.control.memory import MemoryLimit, memory_limit, tree_rss_bytes
 from chaintap.control.redact import Redactor
 from chaintap.control.stats import Counters, spec_shape
 from chaintap.runtime.telemetry import STATUS_FILE, read_status
 from chaintap.state.checkpoints import CheckpointStore
 from chaintap.tuning import (
     CONTROL_CHILD_SETTLE_S,
+    CONTROL_MEMORY_CHECK_S,
     CONTROL_RESTART_BACKOFF_INITIAL_S,
     CONTROL_RESTART_BACKOFF_MAX_S,
     CONTROL_RESTART_STABLE_S,
@@ -55,9 +61,6 @@ from chaintap.tuning import (
 
 log = logging.getLogger(__name__)
 
-# The runner's line after every node opened: the child is running from then on.
-# (The status file cannot tell: a run writes it only after its first batch.)
-_STARTED_LINE = re.compile(r"pipeline \S+: started, targets")
 # How often the worker looks at its child (exit, settle, halt); a fraction of a
 # second keeps stop and restart prompt at no measurable cost.
 _WATCH_S = 0.1
@@ -92,6 +95,25 @@ def child_command(spec_path: Path, telemetry_dir: Path) -> list[str]:
     return [*launcher, "--", *run, "--telemetry-dir", str(telemetry_dir)]
 
 
+@dataclass(frozen=True)
+class ChildExit:
+    """How one child ended.
+
+    `code` is its exit code, None when `halt()` stopped it; `error` its last
+    stderr line, or why the worker stopped it; `over_memory` is True when the
+    worker stopped it for using more memory than its limit (a failure, whatever
+    the exit code of the stopped child).
+    """
+
+    code: int | None
+    error: str | None
+    over_memory: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.over_memory or self.code not in (None, 0)
+
+
 class Worker(threading.Thread):
     """Runs one pipeline's children until `halt()`; see the module docstring."""
 
@@ -102,7 +124,10 @@ class Worker(threading.Thread):
         record: st.PipelineRecord,
         stop_grace_s: float,
         redactor: Callable[[], Redactor],
+        memory_limit_mib: int | None = None,
     ) -> None:
+        """`memory_limit_mib` replaces the limit of the pipeline's resource_size
+        (the server's --memory-limit-mib); None keeps the profile's."""
         super().__init__(name=f"pipeline-{record.name}", daemon=True)
         self.home = home
         self.store = store
@@ -112,6 +137,7 @@ class Worker(threading.Thread):
         self.workdir = record.workdir
         self.spec_text = record.spec_text
         self.stop_grace_s = stop_grace_s
+        self.memory: MemoryLimit = memory_limit(record.spec_text, memory_limit_mib)
         self.files = PipelineDir(home, record.name)
         self._redactor = redactor
         self._halt = threading.Event()
@@ -160,32 +186,38 @@ class Worker(threading.Thread):
 
             run_id = self.store.start_run(self.pipeline)
             self.store.set_state(self.pipeline, status=st.DEPLOYING, ended=False)
-            code, error = self._run_child(writer)
-            if code is None:
+            ended = self._run_child(writer)
+            if ended.code is None:
                 self.store.end_run(run_id, st.STOPPED, None, None)
                 return
-            outcome = st.SUCCEEDED if code == 0 else st.FAILED
-            self.store.end_run(run_id, outcome, code, error if code else None)
+            outcome = st.FAILED if ended.failed else st.SUCCEEDED
+            error = ended.error if ended.failed else None
+            self.store.end_run(run_id, outcome, ended.code, error)
             self.store.set_state(
                 self.pipeline,
                 status=outcome,
                 desired=None if self.schedule else st.WANT_DONE,
-                last_error=error if code else None,
-                clear_error=code == 0,
+                last_error=error,
+                clear_error=not ended.failed,
                 ended=True,
             )
             if self.schedule is None:
                 return
 
     def _run_deployment(self, writer: LogWriter) -> None:
-        """Run until halted; restart after failures with a capped backoff."""
+        """Run until halted; restart after failures with a capped backoff.
+
+        A child stopped for its memory is restarted whatever its exit code: when
+        stopped, a deployment exits 0 as if its sources were done.
+        """
         failures = 0
         while not self._halt.is_set():
             started = time.monotonic()
-            code, error = self._run_child(writer)
+            ended = self._run_child(writer)
+            code, error = ended.code, ended.error
             if code is None:
                 return
-            if code == 0 or code == EXIT_INVALID:
+            if not ended.over_memory and code in (0, EXIT_INVALID):
                 status = st.STOPPED if code == 0 else st.FAILED
                 self.store.set_state(
                     self.pipeline,
@@ -206,25 +238,26 @@ class Worker(threading.Thread):
             self.store.count_restart(self.pipeline, error)
             writer.write("ctl", f"restarting in {delay:g}s")
             log.warning(
-                "pipeline %s: child exited with %s; restarting in %gs",
+                "pipeline %s: child exited with %s (%s); restarting in %gs",
                 self.pipeline,
                 code,
+                error,
                 delay,
             )
             if self._halt.wait(delay):
                 return
 
-    def _run_child(self, writer: LogWriter) -> tuple[int | None, str | None]:
-        """1. fold the counters of an earlier run a killed server never saw end;
-        2. start; 3. pump its output; 4. watch until exit or halt; 5. reap and
-        fold its counters into the totals.
-
-        Returns (exit code, last stderr line); the code is None when halted.
+    def _run_child(self, writer: LogWriter) -> ChildExit:
+        """1. fold the counters of an earlier run a killed server never saw end
+        (which also removes its status file); 2. start; 3. pump its output;
+        4. watch until exit, halt or memory overuse; 5. reap and fold its counters
+        into the totals.
         """
         self._fold_last_run(start_over=True)
         redactor = self._redactor()
         workdir = self.workdir if Path(self.workdir).is_dir() else str(self.home)
         env = dict(os.environ, CHAINTAP_HOME=str(self.home), PYTHONUNBUFFERED="1")
+        launched_at = time.time()
         child = subprocess.Popen(
             child_command(self.files.spec_path, self.files.telemetry),
             stdin=subprocess.DEVNULL,
@@ -239,57 +272,107 @@ class Worker(threading.Thread):
         writer.write("ctl", f"started pid {child.pid}")
 
         last_error: list[str] = []
-        started = threading.Event()
         assert child.stdout is not None and child.stderr is not None
         pumps = [
             threading.Thread(
                 target=self._pump,
-                args=(child.stdout, "out", writer, redactor, None, started),
+                args=(child.stdout, "out", writer, redactor, None),
                 daemon=True,
             ),
             threading.Thread(
                 target=self._pump,
-                args=(child.stderr, "err", writer, redactor, last_error, started),
+                args=(child.stderr, "err", writer, redactor, last_error),
                 daemon=True,
             ),
         ]
         for pump in pumps:
             pump.start()
 
-        halted = self._watch(child, started)
+        halted, over_memory = self._watch(child, launched_at, writer)
         for pump in pumps:
             pump.join()
         self.pid = None
         self.store.set_pid(self.pipeline, None)
         self._fold_last_run(start_over=False)
-        code = child.returncode
+        return self._exit(child.returncode, halted, over_memory, last_error, writer)
+
+    def _exit(
+        self,
+        code: int,
+        halted: bool,
+        over_memory: str | None,
+        last_error: list[str],
+        writer: LogWriter,
+    ) -> ChildExit:
+        """How the reaped child ended, also written to the pipeline's log."""
         if halted:
             writer.write("ctl", f"stopped (exit code {code})")
-            return None, None
+            return ChildExit(None, None)
+        if over_memory is not None:
+            writer.write("ctl", f"stopped for its memory (exit code {code})")
+            return ChildExit(code, over_memory, over_memory=True)
         writer.write("ctl", f"exited with code {code}")
         if code < 0:
-            return code, f"killed by signal {signal.Signals(-code).name}"
+            return ChildExit(code, f"killed by signal {signal.Signals(-code).name}")
         if code != 0 and not last_error:
-            return code, f"exited with code {code} and no message"
-        return code, last_error[0] if last_error else None
+            return ChildExit(code, f"exited with code {code} and no message")
+        return ChildExit(code, last_error[0] if last_error else None)
 
-    def _watch(self, child: subprocess.Popen[bytes], opened: threading.Event) -> bool:
-        """Wait for the child to exit; True when it was stopped by `halt()`.
+    def _watch(
+        self, child: subprocess.Popen[bytes], launched_at: float, writer: LogWriter
+    ) -> tuple[bool, str | None]:
+        """Wait for the child to exit; returns (halted, memory error).
 
-        The status turns running when the runner says every node opened, or, should
-        that line never come, once the child stayed up for CONTROL_CHILD_SETTLE_S.
+        `halted` is True when `halt()` stopped it; the memory error is set when
+        the worker stopped it for its memory. The status turns running when the
+        child's run writes its status file, or, should it never come, once the
+        child stayed up for CONTROL_CHILD_SETTLE_S.
         """
         since = time.monotonic()
         settled = False
+        next_check = since + CONTROL_MEMORY_CHECK_S
         while child.poll() is None:
             if self._halt.wait(_WATCH_S):
                 self._terminate(child)
-                return True
-            waited = time.monotonic() - since
-            if not settled and (opened.is_set() or waited >= CONTROL_CHILD_SETTLE_S):
+                return True, None
+            now = time.monotonic()
+            if not settled and (
+                now - since >= CONTROL_CHILD_SETTLE_S or self._opened(launched_at)
+            ):
                 settled = True
                 self.store.set_state(self.pipeline, status=st.RUNNING)
-        return False
+
+            if now >= next_check:
+                next_check = now + CONTROL_MEMORY_CHECK_S
+                error = self._over_memory(child.pid)
+                if error is not None:
+                    writer.write("ctl", error)
+                    self._terminate(child)
+                    return False, error
+        return False, None
+
+    def _opened(self, launched_at: float) -> bool:
+        """True once the child's run wrote its status file: right after every node
+        opened. A file from an earlier run (started before this child) does not
+        count, nor one that already counts an error (a run that failed opening
+        writes the file on its way out)."""
+        # Missing: a partitioned job writes no status file, so it shows deploying
+        # until CONTROL_CHILD_SETTLE_S has passed (or it ends).
+        status = read_status(self.files.telemetry)
+        if status is None:
+            return False
+        started_at = float(status.get("started_at") or 0.0)
+        return started_at >= launched_at and not status.get("errors")
+
+    def _over_memory(self, pid: int) -> str | None:
+        """The error to record when the child's process tree uses more than the
+        limit, else None."""
+        rss = tree_rss_bytes(pid)
+        if rss is None or rss <= self.memory.limit_bytes:
+            return None
+        error = self.memory.exceeded(self.pipeline, rss)
+        log.warning("%s; stopping child %d", error, pid)
+        return error
 
     def _terminate(self, child: subprocess.Popen[bytes]) -> None:
         # A deployment waiting at the chain head does not notice SIGTERM until its
@@ -314,7 +397,6 @@ class Worker(threading.Thread):
         writer: LogWriter,
         redactor: Redactor,
         last_error: list[str] | None,
-        opened: threading.Event,
     ) -> None:
         """Copy one output stream into the log, line by line, masked."""
         for raw in iter(stream.readline, b""):
@@ -322,8 +404,6 @@ class Worker(threading.Thread):
             writer.write(label, line)
             if last_error is not None and line.strip():
                 last_error[:] = [line.removeprefix("error: ").strip()]
-            if not opened.is_set() and _STARTED_LINE.search(line):
-                opened.set()
         stream.close()
 
     def _fold_last_run(self, *, start_over: bool) -> None:
