@@ -9,6 +9,7 @@ from pathlib import Path
 
 from chaintap.demo.anvil import AnvilNode
 from chaintap.demo.workload import Workload
+from chaintap.runtime.telemetry import read_status
 from integration.conftest import Cli, query, write_pipeline
 from support.slow_proxy import SlowProxy
 
@@ -93,10 +94,20 @@ def test_two_workers_equal_a_sequential_run(
 
     sequential = cli.run("run", str(_file(tmp_path, "seq", erc20_workload)))
     assert sequential.returncode == 0, sequential.stderr
+    telemetry = tmp_path / "telemetry"
     parallel = cli.run(
-        "run", str(_file(tmp_path, "par", erc20_workload)), "--workers", "2"
+        "run",
+        str(_file(tmp_path, "par", erc20_workload)),
+        "--workers",
+        "2",
+        "--telemetry-dir",
+        str(telemetry),
     )
     assert parallel.returncode == 0, parallel.stderr
+    status = read_status(telemetry)
+    assert status is not None
+    assert status["rows"]["warehouse"] == erc20_workload.transfer_count
+    assert status["blocks"] == erc20_workload.last_block + 1
 
     assert "4 partitions over 2 workers, 0 already done" in parallel.stderr
     assert _table(pg_url, "par") == _table(pg_url, "seq")

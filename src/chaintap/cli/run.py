@@ -68,9 +68,14 @@ def run(
     stop = threading.Event()
     _stop_on_sigterm(stop)
     count = spec.profile.workers if workers is None else workers
+    telemetry = Telemetry(Path(telemetry_dir), spec.name) if telemetry_dir else None
     if can_partition(spec, count):
         summary = run_partitioned(
-            spec, workers=count, clear_state=clear_state, stop=stop
+            spec,
+            workers=count,
+            clear_state=clear_state,
+            stop=stop,
+            telemetry=telemetry,
         )
         _finish(spec.name, spec.job, summary, stop)
         return
@@ -86,9 +91,7 @@ def run(
             clear_state=clear_state,
             reporter=reporter,
             stop=stop,
-            telemetry=(
-                Telemetry(Path(telemetry_dir), spec.name) if telemetry_dir else None
-            ),
+            telemetry=telemetry,
         )
     _finish(spec.name, spec.job, summary, stop)
 

@@ -45,6 +45,7 @@ from chaintap.runtime.runner import (
     finished_message,
     spec_fingerprint,
 )
+from chaintap.runtime.telemetry import Telemetry
 from chaintap.spec.model import BlockRange, PipelineSpec
 from chaintap.state.checkpoints import CheckpointStore
 from chaintap.state.locks import pipeline_lock
@@ -98,8 +99,13 @@ def run_partitioned(
     home: Path | None = None,
     clear_state: bool = False,
     stop: threading.Event | None = None,
+    telemetry: Telemetry | None = None,
 ) -> RunSummary:
-    """Run the job `spec` over `workers` processes (see the module docstring)."""
+    """Run the job `spec` over `workers` processes (see the module docstring).
+
+    `telemetry` gets the job's status when its nodes opened and after each
+    partition (counts per partition, not per batch).
+    """
     if not can_partition(spec, workers):
         raise ConfigError(
             f"pipeline {spec.name!r}: only a job with one source and no "
@@ -109,7 +115,9 @@ def run_partitioned(
     with pipeline_lock(spec.name, home):
         store = CheckpointStore(home / "state.db" if home else None)
         try:
-            return _Partitioned(spec, workers, store, home, stop).execute(clear_state)
+            run = _Partitioned(spec, workers, store, home, stop)
+            run.telemetry = telemetry
+            return run.execute(clear_state)
         finally:
             store.close()
 
@@ -129,6 +137,7 @@ class _Partitioned:
         self.home = home
         self.stop = stop
         (self.source,) = spec.sources
+        self.telemetry: Telemetry | None = None
         self.summary = RunSummary(spec.name, source_names=(self.source,))
         self.summary.rows_by_node = dict.fromkeys(
             [*spec.sources, *spec.transforms, *spec.sinks], 0
@@ -148,6 +157,8 @@ class _Partitioned:
         started = time.monotonic()
 
         partitions = self._plan(self._target())
+        if self.telemetry is not None:
+            self.telemetry.write()
         pending = [p for p in partitions if not self._completed(p)]
         log.info(
             "pipeline %s: %d partitions over %d workers, %d already done",
@@ -241,6 +252,8 @@ class _Partitioned:
             self.summary.rows_by_node[node] += rows
         self.summary.blocks += part.blocks
         self.summary.batches += part.batches
+        if self.telemetry is not None:
+            self.telemetry.partition_done(part.rows_by_node, part.blocks, part.batches)
         log.info(
             "pipeline %s: partition %s done: %d blocks, %d rows",
             self.spec.name,

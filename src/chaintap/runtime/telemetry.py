@@ -107,6 +107,15 @@ class Telemetry:
         # "deploying" into one that moves, and tests and users look for it.
         self.write(force=self.batches == 1)
 
+    def partition_done(self, rows: dict[str, int], blocks: int, batches: int) -> None:
+        """Count a finished partition of a partitioned backfill, and write."""
+        with self._lock:
+            for node, count in rows.items():
+                self.rows[node] = self.rows.get(node, 0) + count
+            self.blocks += blocks
+            self.batches += batches
+        self.write()
+
     def failed(self, message: str) -> None:
         self.errors += 1
         self.last_error = message
