@@ -18,9 +18,6 @@ Only `jsonb` columns (lists, structs) are converted value by value, through `jso
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import json
 import struct
 from typing import Any
 
@@ -29,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from chaintap.sinks.jsonrows import dumps
 from chaintap.sinks.postgres.schema import U256_SQL, UINT64_SQL
 
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -242,15 +240,5 @@ def _csv_column(column: pa.Array, pg: str) -> pa.Array:
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, default=_json_default, separators=(",", ":")).encode()
-
-
-def _json_default(value: Any) -> Any:
-    """JSON for what `json` cannot encode: bytes as 0x-hex, times as ISO 8601."""
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (decimal.Decimal, dt.timedelta)):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    """jsonb text for a nested value, encoded as the other sinks encode JSON."""
+    return dumps(value).encode()
