@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from control.helpers import JOB_TTL_S, ControlPlane, deployment_yaml, job_yaml
 from support.evm_replay import EvmReplayServer
 
@@ -245,15 +247,17 @@ def test_pause_resume_and_restart_with_cleared_state(
     assert logs.count(f"resumes after block {head}") == 1  # only the resume
 
 
+@pytest.mark.parametrize("tail", ["1", "0"])
 def test_logs_follow_streams_new_lines(
-    control: ControlPlane, evm_replay: EvmReplayServer
+    control: ControlPlane, evm_replay: EvmReplayServer, tail: str
 ) -> None:
+    # --tail 0 replays nothing: the stream must still stay open for new lines.
     head = max(evm_replay.blocks)
     assert control.apply("svc", deployment_yaml("svc", evm_replay.url, head)).code == 0
     first = control.wait_for("svc", lambda p: p["status"] == "running")
 
     follower = subprocess.Popen(
-        [sys.executable, "-m", "chaintap", "logs", "svc", "--follow", "--tail", "1"],
+        [sys.executable, "-m", "chaintap", "logs", "svc", "--follow", "--tail", tail],
         env={**os.environ, **control.env},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -269,7 +273,10 @@ def test_logs_follow_streams_new_lines(
 
     threading.Thread(target=read, daemon=True).start()
     try:
-        assert lines.get(timeout=15).strip()  # the --tail line, before anything new
+        if tail == "1":
+            assert lines.get(timeout=15).strip()  # the --tail line, before new ones
+        else:
+            time.sleep(3)  # nothing to replay: give the client time to connect
         assert control.cli("restart", "svc").code == 0
         new_pid = control.wait_for(
             "svc", lambda p: p["pid"] not in (None, first["pid"])

@@ -237,10 +237,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Connection", "close")
         self.end_headers()
-        self._chunk(lines)
+        if lines:  # an empty chunk would end the stream at once
+            self._chunk(lines)
         for chunk in self._follow(name, LogFollower(directory, inode, offset)):
-            self._chunk(chunk)
-        self._chunk(b"")
+            if chunk:
+                self._chunk(chunk)
+        self._end_chunks()
 
     def _inspect(self, params: dict[str, str], query: dict[str, str]) -> None:
         """A chunked NDJSON stream of samples ({"node", "row"}) while connected.
@@ -270,8 +272,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.end_headers()
             for chunk in self._samples(name, telemetry, follower, nodes):
-                self._chunk(chunk)
-            self._chunk(b"")
+                if chunk:
+                    self._chunk(chunk)
+            self._end_chunks()
         finally:
             self.server.inspections.leave(telemetry, session)
 
@@ -376,7 +379,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _chunk(self, data: bytes) -> None:
+        """One chunk of a chunked response; `data` must not be empty (that ends it)."""
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _end_chunks(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
 
