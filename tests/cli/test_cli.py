@@ -258,3 +258,17 @@ def test_two_file_sinks_into_one_directory_are_a_problem(
     result = runner.invoke(cli, ["validate", _file(tmp_path, text)])
     assert result.exit_code == 2
     assert "sinks.again.path: sink 'out' writes to the same directory" in result.output
+
+
+def test_a_connection_url_as_secret_name_is_refused_without_echoing_it(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    url = "postgresql://app:hunter2@127.0.0.1:5432/db"
+    text = VALID + (
+        "  db:\n    type: postgres\n    from: transfers\n    table: t\n"
+        f"    primary_key: id\n    secret_name: {url}\n"
+    )
+    result = runner.invoke(cli, ["validate", _file(tmp_path, text)])
+    assert result.exit_code == 2
+    assert "sinks.db.secret_name: is not a secret name" in result.output
+    assert "hunter2" not in result.output

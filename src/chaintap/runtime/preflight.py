@@ -16,7 +16,7 @@ from chaintap.errors import ConfigError
 from chaintap.sources.registry import planned_schema
 from chaintap.spec.model import PipelineSpec, SinkSpec
 from chaintap.spec.problems import Problem
-from chaintap.state.secrets import resolve_secret
+from chaintap.state.secrets import SECRET_NAME, resolve_secret
 from chaintap.transforms.filter import RowFilter
 from chaintap.transforms.registry import build_transform
 
@@ -109,7 +109,19 @@ def check_sinks(spec: PipelineSpec, schemas: dict[str, pa.Schema]) -> list[Probl
                 )
             )
         secret = sink.options.get("secret_name")
-        if isinstance(secret, str) and secret:
+        if isinstance(secret, str) and secret and not SECRET_NAME.match(secret):
+            # Never echo it: a pasted connection URL carries a password.
+            problems.append(
+                Problem(
+                    f"sinks.{name}.secret_name",
+                    sink.line,
+                    "is not a secret name (letters, digits, _ and -); it looks "
+                    "like the value itself, which must not be in a pipeline file",
+                    f"store it with `chaintap secret create NAME` and set "
+                    f"sinks.{name}.secret_name: NAME",
+                )
+            )
+        elif isinstance(secret, str) and secret:
             try:
                 resolve_secret(secret)
             except ConfigError as err:
