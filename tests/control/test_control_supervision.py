@@ -336,3 +336,29 @@ def test_scheduled_job_runs_again_from_its_checkpoint(
     assert _rows_in(view, run=True) == 0  # the second run's own count
     assert view["totals"]["blocks"] == 1
     _wait_log(control, "tick", f"resumes after block {head}")
+
+
+def test_reapplying_a_failed_deployment_starts_it_again(
+    control: ControlPlane, evm_replay: EvmReplayServer, pg_url: str
+) -> None:
+    head = max(evm_replay.blocks)
+    sink = (
+        "  db:\n    type: postgres\n    from: blocks\n    table: heads\n"
+        "    primary_key: id\n    secret_name: QA_PG\n"
+    )
+    text = deployment_yaml("svc", evm_replay.url, head, sink)
+    assert control.cli("secret", "create", "QA_PG", "--value", pg_url).code == 0
+    assert control.apply("svc", text).code == 0
+    control.wait_for("svc", lambda p: p["status"] == "running")
+
+    # The secret goes away and the deployment fails for good (exit 2 is not retried).
+    assert control.cli("secret", "delete", "QA_PG").code == 0
+    assert control.cli("restart", "svc").code == 0
+    control.wait_for("svc", lambda p: p["status"] == "failed")
+
+    # Fixing the cause and applying the same file starts it again.
+    assert control.cli("secret", "create", "QA_PG", "--value", pg_url).code == 0
+    again = control.apply("svc", text)
+    assert again.code == 0 and "unchanged" not in again.stdout
+    view = control.wait_for("svc", lambda p: p["status"] == "running")
+    assert view["last_error"] is None

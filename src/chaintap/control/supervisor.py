@@ -103,8 +103,10 @@ class Supervisor:
 
         1. validate (SpecRejected); 2. refuse what conflicts: a job that exists
         (delete it first) or a change of kind; 3. an unchanged deployment is left
-        alone; 4. a changed one is stopped, rewritten and started again with its
-        checkpoints kept; a new pipeline is recorded and started.
+        alone unless it failed (then applying it again starts it: the cause, a
+        missing secret say, may be fixed); 4. a changed one is stopped, rewritten
+        and started again with its checkpoints kept; a new pipeline is recorded
+        and started.
         """
         spec = _validate(spec_text)
         kind = st.JOB if spec.job else st.DEPLOYMENT
@@ -112,7 +114,8 @@ class Supervisor:
             existing = self.store.get(spec.name)
             if existing is not None:
                 _check_update(existing, kind)
-                if existing.spec_text == spec_text and existing.workdir == workdir:
+                same = existing.spec_text == spec_text and existing.workdir == workdir
+                if same and existing.status != st.FAILED:
                     return UNCHANGED, existing
                 self._stop(spec.name)
                 PipelineDir(self.home, spec.name).write_spec(spec_text)
@@ -122,6 +125,13 @@ class Supervisor:
                         spec.name, status=st.PAUSED, desired=st.WANT_PAUSED
                     )
                 else:
+                    self.store.set_state(
+                        spec.name,
+                        status=st.DEPLOYING,
+                        desired=st.WANT_RUNNING,
+                        clear_error=True,
+                        ended=False,
+                    )
                     self._start(spec.name)
                 log.info("pipeline %s: updated, restarted with the new spec", spec.name)
                 return UPDATED, self._get(spec.name)
