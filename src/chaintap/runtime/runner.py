@@ -203,9 +203,9 @@ class PipelineRun:
                 log.warning("pipeline %s: while closing %s", name, problem)
 
         self.summary.seconds = time.monotonic() - started
-        if self.stop.is_set() and not self.spec.job:
+        if self.stop.is_set():
             self.summary.outcome = STOPPED
-        elif self.spec.job and not self.stop.is_set():
+        elif self.spec.job:
             self._finalize()
         log.info(
             "pipeline %s: %s, %d blocks, %d rows in %.2fs",
@@ -292,9 +292,19 @@ class PipelineRun:
                 except StopIteration:
                     del readers[name]
                     continue
-                except NodeError:
-                    raise
                 except Exception as err:
+                    if self.stop.is_set():
+                        # Asked to stop while the source waited on a node that
+                        # failed: a stop, not a failure; the checkpoint stands.
+                        log.warning(
+                            "pipeline %s: stopped while %s was retrying: %s",
+                            self.spec.name,
+                            name,
+                            err,
+                        )
+                        return
+                    if isinstance(err, NodeError):
+                        raise
                     raise NodeError(
                         self.spec.name, name, _reason(err), _span(graph, name)
                     ) from err

@@ -78,6 +78,10 @@ class RpcUnavailable(TransientError):
     """The node kept failing after every retry; the message names node and method."""
 
 
+class RpcStopped(TransientError):
+    """The owner asked to stop while the client waited to retry."""
+
+
 class _Retry(Exception):
     """Internal: this attempt failed in a way worth retrying."""
 
@@ -149,8 +153,11 @@ class JsonRpcClient:
         chain: str,
         timeout_s: float = RPC_TIMEOUT_S,
         max_attempts: int = RPC_MAX_ATTEMPTS,
+        stop: threading.Event | None = None,
     ) -> None:
         self.url = url
+        # Set by the owner to end waits between retries at once (a stopping run).
+        self._stop = stop
         self.chain = chain
         self.node = mask_url(url)
         _check_url(url, chain, self.node)
@@ -212,7 +219,13 @@ class JsonRpcClient:
                     self.max_attempts - 1,
                     delay,
                 )
-                time.sleep(delay)
+                if self._stop is not None and self._stop.wait(delay):
+                    raise RpcStopped(
+                        f"{self.chain} node {self.node}: stopped while retrying "
+                        f"{calls[0][0]} ({last_problem})"
+                    )
+                if self._stop is None:
+                    time.sleep(delay)
                 delay = min(delay * 2, RPC_BACKOFF_MAX_S)
 
         method = calls[pending[0]][0] if pending else calls[0][0]

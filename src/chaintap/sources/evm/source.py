@@ -83,8 +83,9 @@ class EvmRpcSource(Source):
     # `_gs_op` by name fails validation while `SELECT *` passes, and a postgres
     # sink without primary_key passes validation but fails at open (it cannot
     # delete); `follows_head(spec)` tells preflight which sources carry `_gs_op`.
-    # NOTE: the blocks remembered for reorgs live in memory (see `reorg`): a reorg
-    # while the pipeline is down is not retracted after the restart.
+    # NOTE: the blocks remembered for reorgs survive a restart only when the
+    # runtime sets `state_dir` (see `reorg`); without it a reorg of blocks emitted
+    # before the restart is not retracted and their rows stay in the sinks.
 
     def __init__(self, spec: SourceSpec, profile: ResourceProfile) -> None:
         super().__init__(spec, profile)
@@ -137,10 +138,12 @@ class EvmRpcSource(Source):
         return plain.append(OP_FIELD) if self._follows_head else plain
 
     def _new_window(self) -> EmittedWindow:
+        stored = self.state_dir is not None and self._follows_head
         return EmittedWindow(
             tuning.EVM_REORG_WINDOW_BLOCKS,
             self.spec.dataset.dataset.schema,
             block_column(self.spec.dataset),
+            self.state_dir / "reorg-window" if self.state_dir and stored else None,
         )
 
     def open(self, cursor: int | None) -> None:
@@ -148,14 +151,17 @@ class EvmRpcSource(Source):
 
         Steps: 1. connect and read chain id and head; 2. resolve the inclusive
         range; 3. refuse a bounded range past the readable head (unless
-        `wait_for_head`); 4. start the fetch pool. What was remembered for reorgs
-        is forgotten.
+        `wait_for_head`); 4. start the fetch pool. Following the head with a
+        `state_dir`, the blocks remembered for reorgs are reloaded up to `cursor`
+        (see `EmittedWindow.load`); otherwise they are forgotten.
         """
         self.close()
         self._closed.clear()
         self._window = self._new_window()
         url = resolve_rpc_url(self.spec.chain, self.spec.rpc_url)
-        client = self._client = JsonRpcClient(url, chain=self.spec.chain)
+        client = self._client = JsonRpcClient(
+            url, chain=self.spec.chain, stop=self._closed
+        )
         chain_id, self._head = self._chain_id_and_head(client)
         expected = EVM_CHAIN_IDS.get(self.spec.chain)
         if expected is not None and chain_id != expected:
@@ -170,6 +176,9 @@ class EvmRpcSource(Source):
         readable = self._readable(self._head)
         start, self._end = self._plan(readable, cursor)
         self._next, self._emitted = start, start - 1
+        self._window.load(cursor)
+        if self._window.last not in (None, start - 1):
+            self._window.forget()  # start_block moved past the checkpoint
         end = self._end
         past_head = end is not None and start <= end and end > readable
         if past_head and not self._wait_for_head:

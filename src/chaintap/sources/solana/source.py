@@ -93,7 +93,10 @@ class SolanaRpcSource(Source):
         3. for a bounded source, check its end against the head."""
         url = resolve_rpc_url(self.spec.chain, self.spec.rpc_url)
         self._client = JsonRpcClient(
-            url, chain=self.spec.chain, max_attempts=self.options.rpc_max_attempts
+            url,
+            chain=self.spec.chain,
+            max_attempts=self.options.rpc_max_attempts,
+            stop=self._closed,
         )
         self._pool = ThreadPoolExecutor(
             max_workers=self.profile.rpc_concurrency,
