@@ -61,6 +61,11 @@ class NodeError(TerminalError):
         )
 
 
+class NodeConfigError(NodeError, ConfigError):
+    """A node failed because of its configuration (wrong chain, bad option): the
+    same run would fail again, so supervisors do not retry it (exit code 2)."""
+
+
 def _without_location(message: str, pipeline: str, node: str) -> str:
     """`message` without the pipeline and node names a connector already put first."""
     message = message.removeprefix(f"pipeline {pipeline!r}, ")

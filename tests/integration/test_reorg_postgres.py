@@ -124,3 +124,52 @@ def test_a_reorg_deletes_the_orphaned_rows_and_writes_the_new_ones(
         "WHERE table_schema = 'chain' AND table_name = 'transfers'",
     )
     assert ("_gs_op",) not in columns
+
+
+def _until_cursor(cli: Cli, block: int, child: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while cli.cursor("follow-reorg", "transfers") != block:
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline, f"no checkpoint at block {block}"
+        time.sleep(0.05)
+
+
+def _stop(child: subprocess.Popen[str]) -> str:
+    child.send_signal(signal.SIGTERM)
+    stdout, stderr = child.communicate(timeout=30)
+    assert child.returncode == 0, stderr
+    return stdout + stderr
+
+
+def test_a_reorg_after_a_restart_deletes_rows_written_before_it(
+    cli: Cli, pg_url: str, chain: Chain, tmp_path: Path
+) -> None:
+    """The deployment is stopped at the head and started again; then the chain
+    replaces four blocks, three of them written by the first run. Only the
+    reorg window kept under CHAINTAP_HOME lets the second run delete those."""
+    cli.env["CHAINTAP_SECRET_TEST_PG"] = pg_url
+    cli.env["CHAINTAP_RPC_ANVIL"] = chain.url
+    pipeline = str(write_pipeline(tmp_path / "p.yaml", PIPELINE))
+    head = chain.head()
+    chain.send_transfers(11, 12, 13)
+    first = cli.start("run", pipeline)
+    try:
+        before = _until_table_is_canonical(pg_url, chain, first)
+        _until_cursor(cli, head + 3, first)
+    finally:
+        _stop(first)
+    orphaned = {k for k, row in before.items() if int(str(row[0])) > head}
+    assert len(orphaned) == 3
+
+    second = cli.start("run", pipeline)
+    try:
+        chain.send_transfers(14)  # block head+4, written by the second run
+        _until_table_is_canonical(pg_url, chain, second)
+        chain.reorg(4, [(0, 8, 21), (3, 9, 22)])
+        after = _until_table_is_canonical(pg_url, chain, second)
+    finally:
+        output = _stop(second)
+
+    assert not orphaned & set(after)
+    assert len([k for k, row in after.items() if int(str(row[0])) > head]) == 2
+    assert f"blocks {head + 1}..{head + 4} were replaced" in output

@@ -159,6 +159,8 @@ class Supervisor:
             finally:
                 checkpoints.close()
             shutil.rmtree(PipelineDir(self.home, name).root, ignore_errors=True)
+            # The sources' own state (a deployment's reorg window) goes with it.
+            shutil.rmtree(self.home / "sources" / name, ignore_errors=True)
         log.info("pipeline %s: deleted with %d checkpoint(s)", name, removed)
 
     def pause(self, name: str) -> st.PipelineRecord:

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 
-from chaintap.errors import ChaintapError, NodeError
+from chaintap.errors import ChaintapError, ConfigError, NodeConfigError, NodeError
 from chaintap.sinks.base import Sink
 from chaintap.sinks.registry import build_sink
 from chaintap.sources.base import Source
@@ -78,15 +79,21 @@ class PipelineGraph:
                 reached.add(name)
         return [n for n in self.spec.transform_order if n in reached]
 
-    def open(self, cursors: dict[str, int | None]) -> None:
+    def open(
+        self, cursors: dict[str, int | None], state_root: Path | None = None
+    ) -> None:
         """Open sources (at their cursors), then transforms in order, then sinks.
 
         Transforms and sinks learn their input schemas here; an incompatible sink
-        table or a SQL error fails now, before any block is read.
+        table or a SQL error fails now, before any block is read. With a
+        `state_root` (CHAINTAP_HOME), each source gets the directory
+        `<state_root>/sources/<pipeline>/<source>` for state kept across restarts.
         """
         pipeline = self.spec.name
         for name, source in self.sources.items():
             predicate = self.spec.sources[name].filter
+            if state_root is not None:
+                source.state_dir = state_root / "sources" / pipeline / name
             with node_failure(pipeline, name):
                 source.open(cursors.get(name))
                 self.schemas[name] = source.schema
@@ -160,6 +167,8 @@ def node_failure(
         yield
     except NodeError:
         raise
+    except ConfigError as err:
+        raise NodeConfigError(pipeline, node, str(err), span) from err
     except ChaintapError as err:
         raise NodeError(pipeline, node, str(err), span) from err
     except Exception as err:

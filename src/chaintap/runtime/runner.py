@@ -189,7 +189,7 @@ class PipelineRun:
         self._note_changed_file(cursors)
         graph = graph or PipelineGraph.build(self.spec)
         try:
-            graph.open(cursors)
+            graph.open(cursors, state_root=self.store.path.parent)
             targets = {n: s.target for n, s in graph.sources.items()}
             log.info("pipeline %s: started, targets %s", name, _describe(targets))
             if self.telemetry is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -49,6 +50,9 @@ class Source(ABC):
     def __init__(self, spec: SourceSpec, profile: ResourceProfile) -> None:
         self.spec = spec
         self.profile = profile
+        # A directory the runtime gives the source for state that must survive
+        # restarts (set before open); None when the run keeps no such state.
+        self.state_dir: Path | None = None
 
     @property
     def name(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +36,12 @@ def follow() -> Iterator[Any]:
     """Opens a source following the head at `url`; closes it after the test."""
     pullers: list[Puller] = []
 
-    def start(url: str, **options: Any) -> Puller:
+    def start(
+        url: str,
+        state_dir: Path | None = None,
+        cursor: int | None = None,
+        **options: Any,
+    ) -> Puller:
         spec = SourceSpec(
             name="transfers",
             type="dataset",
@@ -45,7 +51,8 @@ def follow() -> Iterator[Any]:
             options={"poll_interval": 0.02, **options},
         )
         source = EvmRpcSource(spec, profile_for("xs"))
-        source.open(None)
+        source.state_dir = state_dir
+        source.open(cursor)
         pullers.append(Puller(source))
         return pullers[-1]
 
@@ -229,3 +236,27 @@ def test_a_node_far_behind_is_waited_for_then_followed_again(
     assert any("is back at head" in r.message for r in caplog.records)
     assert _deletes(puller.batches) == []
     assert _held(puller.batches) == _canonical(chain, head + 2)
+
+
+def test_a_restarted_source_retracts_a_reorg_of_blocks_emitted_before(
+    chain: Chain, follow: Any, tmp_path: Path
+) -> None:
+    """The first source stops at the head; a new one, given the same state_dir
+    and the checkpoint, must still know the hashes and rows of those blocks."""
+    first = follow(chain.url, state_dir=tmp_path)
+    head = chain.head()
+    chain.send_transfers(11, 12, 13)
+    first.until_cursor(head + 3)
+    first.close()
+    orphaned = {t.id for t in chain.transfers() if t.block_number > head}
+
+    second = follow(chain.url, state_dir=tmp_path, cursor=head + 3)
+    chain.reorg(3, [(0, 8, 21), (2, 9, 22)])
+    retraction = second.next()
+
+    assert retraction is not None
+    assert retraction.blocks == BlockRange(head + 1, head + 3)
+    assert retraction.cursor == head
+    assert set(_deletes([retraction])) == orphaned and len(orphaned) == 3
+    second.until_cursor(head + 3)
+    assert _held(first.batches + second.batches) == _canonical(chain, head + 3)
