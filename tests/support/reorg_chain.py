@@ -18,13 +18,10 @@ import os
 import queue
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -33,6 +30,7 @@ from chaintap.demo.token import call_data, encode_address, encode_uint
 from chaintap.demo.workload import run_workload
 from chaintap.sources.base import Source, SourceBatch
 from chaintap.sources.jsonrpc import JsonRpcClient
+from support.slow_proxy import SlowProxy
 
 # keccak256("Transfer(address,address,uint256)"), the well-known event signature.
 TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
@@ -162,52 +160,24 @@ def fresh_chain(transfers: int = 6) -> Iterator[Chain]:
             chain.close()
 
 
-class HeadCapProxy:
+class HeadCapProxy(SlowProxy):
     """Forwards JSON-RPC POSTs to `upstream`; with `cap` set, hides blocks above it."""
 
     def __init__(self, upstream: str) -> None:
-        host = urlsplit(upstream).hostname
-        if host not in ("127.0.0.1", "localhost"):
-            raise ValueError(f"HeadCapProxy only forwards to loopback, not {host}")
-        self.upstream = upstream
         self.cap: int | None = None
-        proxy = self
+        super().__init__(upstream)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                answer = proxy.answer(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-
-    def answer(self, body: bytes) -> bytes:
-        request = urllib.request.Request(
-            self.upstream, data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answer = json.loads(response.read())
+    def rewrite(self, body: bytes, answer: bytes) -> bytes:
         cap = self.cap
         if cap is None:
-            return json.dumps(answer).encode()
-        calls = json.loads(body)
+            return answer
+        calls, answers = json.loads(body), json.loads(answer)
         if isinstance(calls, list):
             by_id = {c.get("id"): c for c in calls}
-            answer = [self._capped(by_id.get(a.get("id")), a, cap) for a in answer]
+            answers = [self._capped(by_id.get(a.get("id")), a, cap) for a in answers]
         else:
-            answer = self._capped(calls, answer, cap)
-        return json.dumps(answer).encode()
+            answers = self._capped(calls, answers, cap)
+        return json.dumps(answers).encode()
 
     @staticmethod
     def _capped(call: Any, answer: dict[str, Any], cap: int) -> dict[str, Any]:
@@ -221,10 +191,6 @@ class HeadCapProxy:
         if method == "eth_getBlockByNumber" and above:
             return {**answer, "result": None}
         return answer
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
 
 class Puller:

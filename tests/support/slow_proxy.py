@@ -17,12 +17,17 @@ from urllib.parse import urlsplit
 
 
 class SlowProxy:
-    """Forwards JSON-RPC POSTs to `upstream` after `delay_s` seconds each."""
+    """Forwards JSON-RPC POSTs to `upstream` after `delay_s` seconds each.
 
-    def __init__(self, upstream: str, delay_s: float) -> None:
+    Subclasses may change answers by overriding `rewrite`.
+    """
+
+    def __init__(self, upstream: str, delay_s: float = 0.0) -> None:
         host = urlsplit(upstream).hostname
         if host not in ("127.0.0.1", "localhost"):
-            raise ValueError(f"SlowProxy only forwards to loopback, not {host}")
+            raise ValueError(
+                f"{type(self).__name__} only forwards to loopback, not {host}"
+            )
         self.upstream = upstream
         self.delay_s = delay_s
         self.requests = 0
@@ -39,7 +44,7 @@ class SlowProxy:
                     headers={"Content-Type": "application/json"},
                 )
                 with urllib.request.urlopen(request, timeout=30) as response:
-                    answer = response.read()
+                    answer = proxy.rewrite(body, response.read())
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
@@ -54,6 +59,10 @@ class SlowProxy:
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
+
+    def rewrite(self, body: bytes, answer: bytes) -> bytes:
+        """The answer to send back for request `body`; unchanged by default."""
+        return answer
 
     def stop(self) -> None:
         self._httpd.shutdown()
