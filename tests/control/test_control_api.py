@@ -72,6 +72,11 @@ def test_token_openapi_and_error_shapes(guarded: ControlPlane) -> None:
                 assert answer.status_code == 404, (method, path)
                 assert "no pipeline named 'nope'" in answer.json()["error"]["message"]
 
+        # A name no pipeline can have says so instead of "no route".
+        odd = client.get("/v1/pipelines/DEP1")
+        assert odd.status_code == 404
+        assert "pipeline names are lowercase" in odd.json()["error"]["message"]
+
         invalid = client.post(
             "/v1/pipelines", json={"spec": "name: x\nsources: {}\n", "workdir": "/"}
         )

@@ -119,9 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if match and route_method == method:
                     getattr(self, f"_{action}")(match.groupdict(), query)
                     return
-            self._error(
-                HTTPStatus.NOT_FOUND, "not_found", f"no route {method} {url.path}"
-            )
+            self._error(HTTPStatus.NOT_FOUND, "not_found", _no_route(method, url.path))
         except _Unauthorized:
             self._error(HTTPStatus.UNAUTHORIZED, "unauthorized", _UNAUTHORIZED)
         except PipelineNotFound as err:
@@ -386,6 +384,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _end_chunks(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+
+def _no_route(method: str, path: str) -> str:
+    """What a path no route matches was meant to be, in words."""
+    prefix = "/v1/pipelines/"
+    if path.startswith(prefix):
+        name = path[len(prefix) :].split("/")[0]
+        if not re.fullmatch(_NAME, name):
+            return (
+                f"no pipeline {name!r}: pipeline names are lowercase letters, "
+                f"digits and hyphens, at most 50 characters"
+            )
+    return f"no route {method} {path}"
 
 
 class _Unauthorized(Exception):
