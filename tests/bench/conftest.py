@@ -6,14 +6,14 @@ bench/run.py imports them, with bench/ on sys.path.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chaintap.demo.anvil import AnvilNode, AnvilNotFound, find_anvil
+from chaintap.demo.anvil import AnvilNode
+from support.anvil_fixtures import anvil_binary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -21,11 +21,5 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 @pytest.fixture(scope="module")
 def fresh_anvil() -> Iterator[AnvilNode]:
     """An anvil node nobody else has sent to (the chain builder needs block 0)."""
-    try:
-        binary = find_anvil()
-    except AnvilNotFound as err:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI has no anvil binary: {err}")
-        pytest.skip(f"no anvil binary: {err}")
-    with AnvilNode(binary=binary) as node:
+    with AnvilNode(binary=anvil_binary()) as node:
         yield node

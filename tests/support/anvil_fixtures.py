@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,16 +22,20 @@ from chaintap.demo.workload import Workload, run_workload
 SESSION_TRANSFERS = 40
 
 
-@pytest.fixture(scope="session")
-def anvil_node() -> Iterator[AnvilNode]:
+def anvil_binary() -> Path:
+    """The anvil binary; skips the test without one, but fails under CI=true."""
     try:
-        binary = find_anvil()
+        return find_anvil()
     except AnvilNotFound as err:
         if os.environ.get("CI") == "true":
             # CI installs anvil (`npm ci`); a skip there would hide a broken step.
             pytest.fail(f"CI has no anvil binary: {err}")
         pytest.skip(f"no anvil binary: {err}")
-    with AnvilNode(binary=binary) as node:
+
+
+@pytest.fixture(scope="session")
+def anvil_node() -> Iterator[AnvilNode]:
+    with AnvilNode(binary=anvil_binary()) as node:
         yield node
 
 

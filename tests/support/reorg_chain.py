@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import threading
 import time
@@ -23,13 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
-from chaintap.demo.anvil import AnvilNode, AnvilNotFound, find_anvil
+from chaintap.demo.anvil import AnvilNode
 from chaintap.demo.token import call_data, encode_address, encode_uint
 from chaintap.demo.workload import run_workload
 from chaintap.sources.base import Source, SourceBatch
 from chaintap.sources.jsonrpc import JsonRpcClient
+from support.anvil_fixtures import anvil_binary
 from support.slow_proxy import SlowProxy
 
 # keccak256("Transfer(address,address,uint256)"), the well-known event signature.
@@ -145,13 +143,7 @@ def fresh_chain(transfers: int = 6) -> Iterator[Chain]:
     """A private anvil node (reorg tests rewrite its chain, so never the session's
     node) holding the demo token and `transfers` transfers. Skips without anvil,
     fails instead under CI=true, like the session fixture."""
-    try:
-        binary = find_anvil()
-    except AnvilNotFound as err:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI has no anvil binary: {err}")
-        pytest.skip(f"no anvil binary: {err}")
-    with AnvilNode(binary=binary) as node:
+    with AnvilNode(binary=anvil_binary()) as node:
         workload = run_workload(node.url, transfers=transfers)
         chain = Chain(node.url, workload.token, workload.accounts)
         try:
