@@ -169,10 +169,13 @@ def node_failure(
         raise
     except ConfigError as err:
         raise NodeConfigError(pipeline, node, str(err), span) from err
-    except ChaintapError as err:
-        raise NodeError(pipeline, node, str(err), span) from err
     except Exception as err:
-        # Not one of ours: likely a bug. Still name where it happened; `--debug`
-        # shows the traceback through __cause__.
-        message = f"unexpected {type(err).__name__}: {err}"
-        raise NodeError(pipeline, node, message, span) from err
+        raise NodeError(pipeline, node, describe(err), span) from err
+
+
+def describe(err: BaseException) -> str:
+    """The message of a failure; one not of ours (likely a bug) says its type, and
+    `--debug` shows its traceback through __cause__."""
+    if isinstance(err, ChaintapError):
+        return str(err)
+    return f"unexpected {type(err).__name__}: {err}"

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Protocol
 
 from chaintap.errors import ChaintapError, NodeError
-from chaintap.runtime.graph import PipelineGraph
+from chaintap.runtime.graph import PipelineGraph, describe
 from chaintap.runtime.telemetry import Telemetry
 from chaintap.sources.base import SourceBatch
 from chaintap.spec.model import BlockRange, PipelineSpec
@@ -306,7 +306,7 @@ class PipelineRun:
                     if isinstance(err, NodeError):
                         raise
                     raise NodeError(
-                        self.spec.name, name, _reason(err), _span(graph, name)
+                        self.spec.name, name, describe(err), _span(graph, name)
                     ) from err
                 self._deliver(graph, name, batch)
                 if self.summary.first_batch_seconds is None:
@@ -367,7 +367,7 @@ class PipelineRun:
             raise NodeError(
                 self.spec.name,
                 sink_name,
-                f"{_reason(err)}; the checkpoint stays before block {blocks.start}, "
+                f"{describe(err)}; the checkpoint stays before block {blocks.start}, "
                 f"so rerunning resumes there",
                 (blocks.start, blocks.end),
             ) from err
@@ -386,12 +386,6 @@ class PipelineRun:
                 )
         if not self.partition:
             self.store.mark_finished(self.spec.name, spec_fingerprint(self.spec))
-
-
-def _reason(err: BaseException) -> str:
-    if isinstance(err, ChaintapError):
-        return str(err)
-    return f"unexpected {type(err).__name__}: {err}"
 
 
 def _span(graph: PipelineGraph, source: str) -> tuple[int, int] | None:
